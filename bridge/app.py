@@ -1,0 +1,22 @@
+"""The Flask app factory (gunicorn: `bridge.app:create_app()`)."""
+
+import logging
+
+from flask import Flask
+
+from bridge import demo, errors, health, logs, runtime, webhooks
+
+
+def create_app(rt: runtime.Runtime | None = None) -> Flask:
+    """Build the web app around a Runtime (default: from the environment)."""
+    rt = runtime.install(rt) if rt else runtime.current()
+    logs.configure()
+    app = Flask(__name__)
+    app.config.update(RUNTIME=rt, MAX_CONTENT_LENGTH=rt.config.server.max_body_bytes,
+                      SECRET_KEY=rt.config.server.secret_key or None)
+    for blueprint in (webhooks.bp, health.bp, demo.bp):
+        app.register_blueprint(blueprint)
+    errors.register(app)
+    for warning in rt.loaded.warnings:
+        logging.getLogger("bridge.config").warning(warning)
+    return app

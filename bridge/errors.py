@@ -1,0 +1,56 @@
+"""The one table from error to HTTP answer (DESIGN: "Answers to the store")."""
+
+import logging
+import uuid
+
+from flask import jsonify
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from connectors.errors import SignatureError
+
+log = logging.getLogger("bridge.web")
+RETRY_AFTER_S = "30"
+
+
+class UnknownSourceError(Exception):
+    """No source of that name in the config."""
+
+
+def answer(code: int, **body):
+    response = jsonify(body)
+    response.status_code = code
+    return response
+
+
+def register(app) -> None:
+    """Install the answers on the app: no error ever leaves as an HTML page or a traceback."""
+    app.register_error_handler(UnknownSourceError, lambda e: answer(404, error="unknown source"))
+    app.register_error_handler(SignatureError, _bad_signature)
+    app.register_error_handler(RequestEntityTooLarge, _too_large)
+    app.register_error_handler(OperationalError, _database_down)
+    app.register_error_handler(DBAPIError, _database_down)
+    app.register_error_handler(HTTPException, lambda e: answer(e.code, error=e.name.lower()))
+    app.register_error_handler(Exception, _unexpected)
+
+
+def _bad_signature(error: SignatureError):
+    log.info("webhook rejected: %s", error)
+    return answer(401, error="invalid signature", detail=str(error)[:200])
+
+
+def _too_large(_error):
+    return answer(413, error="body too large")
+
+
+def _database_down(error):
+    log.error("database unavailable: %s", type(error).__name__)
+    response = answer(503, error="database unavailable, retry later")
+    response.headers["Retry-After"] = RETRY_AFTER_S
+    return response
+
+
+def _unexpected(error):
+    incident = uuid.uuid4().hex[:12]
+    log.exception("unexpected error, incident %s", incident)
+    return answer(500, error="internal error", incident=incident)

@@ -1,0 +1,165 @@
+"""One webhook into SQL in one transaction: events, attribution, deliveries. The commit is the ack."""
+
+import hashlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bridge import attribution, redact, routing
+from bridge.queue import QUEUE_LEASE
+from bridge.storage.models import PENDING, Event, utcnow
+from connectors.base import ConversionEvent, Webhook
+from connectors.money import quantize
+
+
+
+@dataclass
+class Stored:
+    """What one webhook became: event ids, and the deliveries that are due now (to enqueue)."""
+
+    event_ids: list[int] = field(default_factory=list)
+    due: list[tuple[int, int]] = field(default_factory=list)  # (delivery id, attempts so far)
+    duplicate: bool = False
+
+
+def store_webhook(runtime, source, webhook: Webhook) -> Stored:
+    """Store every conversion of a verified webhook; safe against concurrent duplicates."""
+    for _ in range(3):
+        try:
+            with runtime.session() as session:
+                return _store(session, runtime.config, source, webhook)
+        except IntegrityError:
+            continue  # a concurrent copy of this webhook won: the next pass sees it stored
+    return Stored(duplicate=True)
+
+
+def store_unusable(runtime, source, status: str, error, raw_body: bytes) -> None:
+    """Keep an ignored or invalid webhook (with its reason) for the dashboard; once per event."""
+    key = error.event_id or "sha256:" + hashlib.sha256(raw_body).hexdigest()
+    try:
+        with runtime.session() as session:
+            if not _exists(session, source.name, key):
+                session.add(Event(source=source.name, platform=source.platform, event_key=key,
+                                  topic=error.topic, status=status, reason=str(error)[:500],
+                                  payload=redact.payload_excerpt(raw_body)))
+    except IntegrityError:
+        pass  # stored by a concurrent copy
+
+
+def _store(session, config, source, webhook: Webhook) -> Stored:
+    stored = Stored(duplicate=True)
+    many = len(webhook.conversions) > 1
+    for conversion in webhook.conversions:
+        key = f"{webhook.event_id}#{conversion.refund_id}" if many else webhook.event_id
+        if _exists(session, source.name, key):
+            continue
+        stored.duplicate = False
+        event = _event_row(session, config, source, webhook, conversion, key)
+        session.add(event)
+        session.flush()
+        stored.event_ids.append(event.id)
+        if event.status == "accepted":
+            _add_deliveries(session, config, event)
+    session.flush()
+    now = utcnow()
+    for event_id in stored.event_ids:
+        event = session.get(Event, event_id)
+        for delivery in event.deliveries:
+            if delivery.status == PENDING and delivery.next_attempt_at <= now:
+                delivery.lease_until = now + QUEUE_LEASE
+                stored.due.append((delivery.id, delivery.attempts))
+    return stored
+
+
+def _exists(session, source: str, event_key: str) -> bool:
+    query = select(Event.id).where(Event.source == source, Event.event_key == event_key)
+    return session.scalar(query) is not None
+
+
+def _event_row(session, config, source, webhook, conversion: ConversionEvent, key) -> Event:
+    event = Event(
+        source=source.name, platform=source.platform, event_key=key, topic=webhook.topic,
+        status="accepted", kind=conversion.kind, order_id=conversion.order_id,
+        txn_id=conversion.txn_id, refund_id=conversion.refund_id, currency=conversion.currency,
+        coupons=list(conversion.coupons), email_sha256=conversion.email_sha256,
+        customer_id=conversion.customer_id, cart_token=conversion.cart_token,
+        checkout_token=conversion.checkout_token, subscription_id=conversion.subscription_id,
+        is_test=conversion.is_test, occurred_at=conversion.occurred_at,
+        payload=redact.payload(webhook.payload))
+    conversion_key = f"{conversion.kind}:{conversion.txn_id}:{conversion.refund_id}"
+    twin = _conversion(session, source.name, conversion_key)
+    if twin is not None:
+        event.status, event.reason = "duplicate", f"same conversion as event {twin}"
+        return event
+    event.conversion_key = conversion_key
+    sale = _sale(session, source.name, conversion.txn_id)
+    if not _set_amount(session, source, event, conversion, sale):
+        return event
+    found = attribution.resolve(session, config, source, conversion, sale)
+    event.click_id, event.click_param, event.click_network = (
+        found.click_id, found.click_param, found.network)
+    event.attribution, event.attribution_reason = found.how, found.reason
+    return event
+
+
+def _conversion(session, source: str, conversion_key: str) -> int | None:
+    return session.scalar(select(Event.id).where(
+        Event.source == source, Event.conversion_key == conversion_key))
+
+
+def _sale(session, source: str, txn_id: str) -> Event | None:
+    return session.scalars(select(Event).where(
+        Event.source == source, Event.txn_id == txn_id, Event.status == "accepted",
+        Event.kind.in_(attribution.SALE_KINDS)).order_by(Event.id).limit(1)).first()
+
+
+def _set_amount(session, source, event: Event, conversion: ConversionEvent, sale) -> bool:
+    """Sales take the source's basis; refunds the sale's, never more than is left of it."""
+    if conversion.money is not None:
+        event.money = conversion.money.as_strings()
+        event.amount = getattr(conversion.money, source.amount)
+        return True
+    if sale is None:
+        event.amount = conversion.refund_amount or conversion.refunded_total
+        event.attribution_reason = f"no stored sale with txn id {conversion.txn_id}"
+        return True
+    gross, net = _refund_amounts(session, event, conversion, sale)
+    if gross <= 0:
+        event.status, event.reason, event.conversion_key = "ignored", "nothing left to refund", None
+        return False
+    event.money = {"total": str(gross), "net": str(net)}
+    event.amount = gross if source.amount == "total" else net
+    return True
+
+
+def _refund_amounts(session, event, conversion, sale) -> tuple[Decimal, Decimal]:
+    """(gross, net) of this refund, capped by what earlier refunds left of the sale."""
+    total, net = Decimal(sale.money["total"]), Decimal(sale.money["net"])
+    done_total, done_net = _refunded_so_far(session, sale)
+    left_total, left_net = total - done_total, net - done_net
+    if conversion.kind == "reversal":
+        return left_total, left_net
+    if conversion.refund_amount is not None:
+        gross = min(conversion.refund_amount, left_total)
+    else:
+        gross = min(conversion.refunded_total - done_total, left_total)
+    pro_rata = gross * net / total if total else gross
+    refund_net = conversion.refund_net if conversion.refund_net is not None else pro_rata
+    return gross, min(quantize(refund_net, sale.currency), left_net)
+
+
+def _refunded_so_far(session, sale: Event) -> tuple[Decimal, Decimal]:
+    rows = session.scalars(select(Event.money).where(
+        Event.source == sale.source, Event.txn_id == sale.txn_id, Event.status == "accepted",
+        Event.kind.in_(("refund", "reversal")))).all()
+    return (sum((Decimal(m.get("total", 0)) for m in rows), Decimal(0)),
+            sum((Decimal(m.get("net", 0)) for m in rows), Decimal(0)))
+
+
+def _add_deliveries(session, config, event: Event) -> None:
+    for route in routing.routes(session, config, event):
+        session.add(routing.new_delivery(event, route))
+
+

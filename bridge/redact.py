@@ -1,0 +1,41 @@
+"""Personal fields out of stored payloads: names, emails, phones, addresses, IPs."""
+
+import json
+from decimal import Decimal
+
+PERSONAL_KEYS = {
+    "email", "contact_email", "customer_email", "receipt_email", "phone", "name", "first_name",
+    "last_name", "company", "address", "address1", "address2", "address_1", "address_2", "city",
+    "zip", "postcode", "postal_code", "line1", "line2", "browser_ip", "customer_ip_address",
+    "client_ip", "ip", "customer_name", "customer_phone", "billing_address", "shipping_address",
+    "billing_details", "shipping_details", "latitude", "longitude", "customer_note", "note",
+    "user_agent", "customer_user_agent", "billing", "shipping",
+}
+REDACTED = "[redacted]"
+MAX_DEPTH = 64
+
+
+def payload(data, depth: int = 0):
+    """A JSON-safe copy with personal fields replaced; Decimals become strings."""
+    if depth > MAX_DEPTH:
+        return REDACTED
+    if isinstance(data, dict):
+        return {k: REDACTED if _personal(k, v) else payload(v, depth + 1) for k, v in data.items()}
+    if isinstance(data, list):
+        return [payload(v, depth + 1) for v in data]
+    if isinstance(data, Decimal):
+        return str(data)
+    return data
+
+
+def _personal(key, value) -> bool:
+    return str(key).lower() in PERSONAL_KEYS and value not in (None, "", [], {})
+
+
+def payload_excerpt(raw_body: bytes) -> dict:
+    """What we keep of a body we could not use: its redacted JSON, or only its size."""
+    try:
+        data = json.loads(raw_body, parse_float=Decimal)
+    except (ValueError, RecursionError):
+        return {"unparsed_bytes": len(raw_body)}
+    return payload(data) if isinstance(data, (dict, list)) else {"unparsed_bytes": len(raw_body)}

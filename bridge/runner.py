@@ -1,0 +1,62 @@
+"""`bridge run`: embedded Redis when REDIS_URL is unset, then web (gunicorn) and worker processes."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from bridge import settings
+from bridge.embedded_redis import EmbeddedRedis
+
+
+def gunicorn_command(port: int, workers: int = 2, threads: int = 8) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "bridge.app:create_app()",
+            "--bind", f"0.0.0.0:{port}", "--workers", str(workers), "--threads", str(threads),
+            "--worker-class", "gthread", "--graceful-timeout", "20", "--timeout", "60",
+            "--access-logfile", "-", "--log-level", "warning"]
+
+
+def run(port: int, echo=print) -> int:
+    """Start everything, supervise, and stop it all on SIGTERM/SIGINT or when one part dies."""
+    redis = None
+    if not os.environ.get("REDIS_URL"):
+        redis = EmbeddedRedis(settings.var_dir() / "redis").start()
+        os.environ["REDIS_URL"] = redis.url
+        echo(f"Embedded Redis on {redis.url} (data in {redis.data_dir})")
+    children = []
+    try:
+        children = [subprocess.Popen(gunicorn_command(port)),
+                    subprocess.Popen([sys.executable, "-m", "bridge", "worker"])]
+        echo(f"Postback Bridge on {os.environ['PUBLIC_URL']} — Ctrl-C to stop")
+        return _supervise(children)
+    finally:
+        _stop(children)
+        if redis:
+            redis.stop()
+
+
+def _supervise(children) -> int:
+    stopping = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.append(True))
+    while not stopping:
+        for child in children:
+            if child.poll() is not None:
+                print(f"process {child.args[2]} exited with {child.returncode}; stopping",
+                      file=sys.stderr)
+                return child.returncode or 1
+        time.sleep(0.5)
+    return 0
+
+
+def _stop(children, timeout_s: float = 25) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for child in children:
+        try:
+            child.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            child.kill()

@@ -1,0 +1,277 @@
+"""The YAML config: loading, ${VAR} substitution, validation with key paths and lines."""
+
+import os
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from connectors.base import KINDS
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+SECRET_NAME = re.compile(r"secret|token|key|pass|auth|sid|credential", re.I)
+Kind = Literal["sale", "lead", "renewal", "refund", "reversal"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Server(Strict):
+    public_url: str = "http://127.0.0.1:8000"
+    admin_token: str = ""
+    api_token: str = ""
+    secret_key: str = ""
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+
+class Storage(Strict):
+    database_url: str = Field(default_factory=lambda: os.environ.get("DATABASE_URL", ""))
+    redis_url: str = Field(default_factory=lambda: os.environ.get("REDIS_URL", ""))
+    retention_days: int = Field(90, ge=1)
+
+
+class Attribution(Strict):
+    window_days: int = Field(30, ge=0)
+    click_params: list[str] = ["click_id"]
+    redirect_hosts: list[str] = []
+    store_origins: list[str] = []
+
+
+class Source(Strict):
+    name: str = Field(pattern=NAME)
+    platform: Literal["stripe", "shopify", "woocommerce"]
+    secret: list[str]
+    amount: Literal["net", "total"] = "net"
+    topics: dict[str, Kind | Literal["ignore"]] = {}
+    click_params: list[str] = []
+    api_key: str = ""
+    shop_domain: str = ""
+    admin_token: str = ""
+    site_url: str = ""
+    paid_statuses: list[str] = ["processing", "completed"]
+    consumer_key: str = ""
+    consumer_secret: str = ""
+
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _secret_list(cls, value):
+        values = value if isinstance(value, list) else [value]
+        secrets = [str(v) for v in values if v not in (None, "")]
+        if not secrets:
+            raise ValueError("is empty: a webhook secret is required (never 'accept everything')")
+        return secrets
+
+
+class Retry(Strict):
+    max_attempts: int = Field(8, ge=1, le=100)
+    first_delay_s: float = Field(30, ge=0)
+    max_delay_s: float = Field(3600, ge=0)
+    max_age_h: float = Field(72, gt=0)
+
+
+class Network(Strict):
+    name: str = Field(pattern=NAME)
+    preset: str = ""
+    vars: dict[str, str | int] = {}
+    url: str = ""
+    method: Literal["GET", "POST"] = "GET"
+    body: dict | str | None = None
+    body_format: Literal["json", "form"] = "json"
+    headers: dict[str, str] = {}
+    events: list[Kind] = list(KINDS)
+    receives: Literal["all", "own"] = "own"
+    click_params: list[str] = []
+    sources: list[str] = []
+    currencies: list[str] = []
+    min_amount: Decimal | None = None
+    window_days: int | None = None
+    amount: Literal["net", "total"] | None = None
+    retry: Retry = Retry()
+    concurrency: int = Field(8, ge=1, le=256)
+    delay_minutes: int = Field(0, ge=0)
+    timeout_s: float = Field(10, gt=0, le=120)
+    send_test: bool = False
+
+    @model_validator(mode="after")
+    def _has_request(self):
+        if not self.url and not self.preset:
+            raise ValueError("needs a url (or a preset)")
+        return self
+
+
+class Alerts(Strict):
+    webhook_url: str = ""
+    accuracy_threshold: float = Field(0.95, ge=0, le=1)
+
+
+class Worker(Strict):
+    sweep_interval_s: float = Field(2, gt=0)
+    queue: str = "postbacks"
+
+
+class Config(Strict):
+    server: Server = Server()
+    storage: Storage = Storage()
+    attribution: Attribution = Attribution()
+    sources: list[Source] = []
+    networks: list[Network] = []
+    alerts: Alerts = Alerts()
+    worker: Worker = Worker()
+
+    @model_validator(mode="after")
+    def _unique_names(self):
+        for kind in ("sources", "networks"):
+            names = [item.name for item in getattr(self, kind)]
+            if len(names) != len(set(names)):
+                raise ValueError(f"{kind}: names must be unique")
+        return self
+
+    def source(self, name: str) -> Source | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+    def network(self, name: str) -> Network | None:
+        return next((n for n in self.networks if n.name == name), None)
+
+
+@dataclass
+class Loaded:
+    """A validated config, the values that came from the environment (to mask), and warnings."""
+
+    config: Config
+    path: Path
+    secret_values: set[str] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; `problems` lists 'path (line N): message'."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("BRIDGE_CONFIG") or "config/bridge.yaml")
+
+
+def load(path: Path | None = None, env: dict | None = None) -> Loaded:
+    """Read, substitute and validate a config file; ConfigError lists every problem."""
+    path = Path(path or config_path())
+    env = dict(os.environ if env is None else env)
+    try:
+        text = path.read_text()
+        root = yaml.compose(text)
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
+    lines: dict[tuple, int] = {}
+    secrets: set[str] = set()
+    missing: list[str] = []
+    data = _build(root, (), lines, env, secrets, missing) if root is not None else {}
+    problems = []
+    try:
+        config = Config.model_validate(data or {})
+    except ValidationError as exc:
+        problems = [f"{_where(e['loc'], lines)}: {_message(e, missing)}" for e in exc.errors()]
+    if problems:
+        raise ConfigError(sorted(set(problems), key=problems.index))
+    return Loaded(config, path, {s for s in secrets if len(s) >= 4}, _inline_secrets(root, lines))
+
+
+def _build(node, path, lines, env, secrets, missing):
+    """YAML node tree to plain data, recording each key path's line and substituting ${VAR}."""
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        return {
+            k.value: _build(v, path + (k.value,), lines, env, secrets, missing)
+            for k, v in node.value
+        }
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(v, path + (i,), lines, env, secrets, missing) for i, v in enumerate(node.value)]
+    value = yaml.safe_load(yaml.serialize(node))
+    if isinstance(value, str) and "${" in value:
+        return _substitute(value, path, env, secrets, missing)
+    return value
+
+
+def _substitute(value: str, path, env, secrets, missing) -> str:
+    def replace(match):
+        name, default = match.group(1), match.group(2)
+        if env.get(name):
+            if SECRET_NAME.search(name) or SECRET_NAME.search(str(path[-1])):
+                secrets.add(env[name])
+            return env[name]
+        if default is None:
+            missing.append((path, name))
+        return default or ""
+
+    return _VAR.sub(replace, value)
+
+
+def _inline_secrets(root, lines) -> list[str]:
+    """Warn about secrets written into the file instead of ${VAR}."""
+    warnings = []
+    for path, raw in _scalars(root, ()):
+        key = str(path[-1] if not isinstance(path[-1], int) else path[-2])
+        if SECRET_NAME.search(key) and raw and "${" not in raw:
+            warnings.append(f"{_where(path, lines)}: secret written inline; use ${{VAR}} instead")
+    return warnings
+
+
+def _scalars(node, path):
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            yield from _scalars(v, path + (k.value,))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            yield from _scalars(v, path + (i,))
+    elif node is not None and path:
+        yield path, node.value
+
+
+def _where(loc, lines) -> str:
+    loc = tuple(loc)
+    dotted = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    while loc and loc not in lines:
+        loc = loc[:-1]
+    line = lines.get(loc)
+    return f"{dotted or '(top)'} (line {line})" if line else dotted or "(top)"
+
+
+def _message(error, missing) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    unset = [f"${{{var}}}" for path, var in missing if path[: len(error["loc"])] == error["loc"]]
+    hint = f" ({', '.join(unset)} not set)" if unset else ""
+    return error["msg"].removeprefix("Value error, ") + hint
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of var/bridge.env (comments and blanks skipped)."""
+    if not path.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs if not k.strip().startswith("#")}
+
+
+def var_dir() -> Path:
+    return Path(os.environ.get("BRIDGE_VAR_DIR") or "var")
+
+
+def load_env_file() -> None:
+    """Put var/bridge.env into the environment without overriding what is already set."""
+    for key, value in read_env_file(var_dir() / "bridge.env").items():
+        os.environ.setdefault(key, value)

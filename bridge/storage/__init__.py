@@ -1,0 +1,1 @@
+"""SQL storage: the source of truth for events, deliveries and attempts."""

@@ -1,0 +1,157 @@
+"""The one shape every platform's webhook becomes, and helpers the connectors share."""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from urllib.parse import parse_qsl, urlsplit
+
+from connectors.errors import InvalidPayloadError
+
+KINDS = ("sale", "lead", "renewal", "refund", "reversal")
+MAX_JSON_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class Money:
+    """An order's breakdown in major units; `net` is after discounts, without tax and shipping."""
+
+    total: Decimal
+    net: Decimal
+    subtotal: Decimal | None = None
+    discounts: Decimal | None = None
+    tax: Decimal | None = None
+    shipping: Decimal | None = None
+    prices_include_tax: bool = False
+
+    def as_strings(self) -> dict:
+        """JSON-safe form for storage."""
+        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class ConversionEvent:
+    """One conversion (or reversal of one) from a store, before attribution."""
+
+    kind: str
+    txn_id: str
+    order_id: str
+    currency: str
+    money: Money | None = None  # sales, leads, renewals
+    refund_id: str = ""
+    refund_amount: Decimal | None = None  # gross amount refunded by this refund or reversal
+    refund_net: Decimal | None = None  # the same on the net basis, where the platform says
+    refunded_total: Decimal | None = None  # cumulative, when a platform gives no per-refund amount
+    click_id: str = ""
+    click_param: str = ""
+    coupons: tuple[str, ...] = ()
+    email_sha256: str = ""
+    customer_id: str = ""
+    cart_token: str = ""
+    checkout_token: str = ""
+    subscription_id: str = ""
+    is_test: bool = False
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """What a connector makes of one signed delivery."""
+
+    event_id: str
+    topic: str
+    conversions: tuple[ConversionEvent, ...]
+    payload: dict = field(default_factory=dict)
+
+
+def load_json(raw_body: bytes) -> dict:
+    """Parse a signed body strictly: UTF-8 JSON object, numbers exact, bounded nesting."""
+    try:
+        text = raw_body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidPayloadError("body is not UTF-8") from None
+    if _nesting_depth(text) > MAX_JSON_DEPTH:
+        raise InvalidPayloadError("JSON nested too deeply")
+    try:
+        data = json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidPayloadError(f"body is not JSON: {str(exc)[:80]}") from None
+    if not isinstance(data, dict):
+        raise InvalidPayloadError("JSON body is not an object")
+    return data
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _nesting_depth(text: str) -> int:
+    """Deepest bracket nesting, counted outside strings, without parsing."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            escaped = not escaped and char == "\\"
+            in_string = escaped or char != '"'
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def require(mapping, key: str, kind=None):
+    """A field that must be there (and of a type), or InvalidPayloadError naming it."""
+    if not isinstance(mapping, dict) or mapping.get(key) in (None, ""):
+        raise InvalidPayloadError(f"missing field {key!r}")
+    value = mapping[key]
+    if kind is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise InvalidPayloadError(f"field {key!r} has the wrong type")
+    return value
+
+
+def id_string(value) -> str:
+    """An id as text; ints stay exact (Shopify ids exceed 2^53)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidPayloadError(f"id {str(value)[:32]!r} is not a string or integer")
+    return str(value)
+
+
+def email_sha256(email) -> str:
+    """SHA-256 of the trimmed, lower-cased email; the plain address is never kept."""
+    if not isinstance(email, str) or "@" not in email:
+        return ""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+def find_click(pairs, click_params) -> tuple[str, str]:
+    """First (value, name) whose name is a click parameter, in click_params' order of priority."""
+    found = {str(name).lstrip("_"): value for name, value in pairs if isinstance(value, str)}
+    for name in click_params:
+        value = found.get(name, "").strip()
+        if value:
+            return value, name
+    return "", ""
+
+
+def query_pairs(url) -> list[tuple[str, str]]:
+    """The query parameters of a URL or path, tolerating junk."""
+    if not isinstance(url, str) or "?" not in url:
+        return []
+    return parse_qsl(urlsplit(url).query, keep_blank_values=False)
+
+
+def from_unix(seconds) -> datetime | None:
+    """Unix seconds to a naive UTC datetime."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int):
+        return None
+    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+
+
+def header(headers, name: str) -> str:
+    """A header's value, case-insensitively (HTTP/2 lower-cases names)."""
+    return (headers.get(name) or "").strip()

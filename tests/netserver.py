@@ -1,0 +1,91 @@
+"""A real HTTP server on 127.0.0.1 standing in for an affiliate network: records every request
+and answers from a script (status, body, headers, delay)."""
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    query: dict
+    headers: dict
+    body: bytes
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: str = "OK"
+    headers: dict = field(default_factory=dict)
+    delay_s: float = 0
+
+
+class NetworkServer:
+    """`with NetworkServer() as server:` — server.url, server.received, server.script([...])."""
+
+    def __init__(self):
+        self.received: list[Received] = []
+        self.replies: list[Reply] = []
+        self.default = Reply()
+        self.lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def script(self, replies: list[Reply], default: Reply | None = None) -> None:
+        with self.lock:
+            self.replies = list(replies)
+            self.default = default or Reply()
+
+    def wait_for(self, count: int, timeout_s: float = 15) -> list[Received]:
+        deadline = time.monotonic() + timeout_s
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.received
+
+    def _next_reply(self) -> Reply:
+        with self.lock:
+            return self.replies.pop(0) if self.replies else self.default
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                server.received.append(Received(self.command, parts.path, parse_qs(parts.query),
+                                                dict(self.headers), body))
+                reply = server._next_reply()
+                time.sleep(reply.delay_s)
+                payload = reply.body.encode()
+                self.send_response(reply.status)
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+    def __enter__(self):
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()

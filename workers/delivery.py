@@ -1,0 +1,151 @@
+"""The RQ job: claim a delivery in SQL, send its postback, record the attempt, decide what next."""
+
+import logging
+import threading
+import time
+from datetime import timedelta
+
+import requests
+from sqlalchemy import or_, update
+
+from bridge import runtime as runtime_module
+from bridge.storage.models import (DEAD, DELIVERED, DUE_STATUSES, PENDING, REJECTED, RETRYING,
+                                   SENDING, SKIPPED, Attempt, Delivery, NetworkState, utcnow)
+from workers import backoff, classify, templating
+
+log = logging.getLogger("bridge.delivery")
+EXCERPT_CHARS = 500
+HOLD_S = 30  # how long a refund waits between looks at its sale's delivery
+_local = threading.local()
+
+
+def deliver(delivery_id: int) -> str:
+    """Send one delivery if it is still due; safe to run twice (the SQL claim decides)."""
+    rt = runtime_module.current()
+    network_name = claim(rt, delivery_id)
+    if network_name is None:
+        return "not claimed"
+    network = rt.config.network(network_name)
+    with rt.session() as session:
+        delivery = session.get(Delivery, delivery_id)
+        blocked = _blocked(rt, session, delivery, network)
+        if blocked:
+            return blocked
+        request = templating.render(network, templating.values_for(delivery.event, delivery,
+                                                                  network))
+        number = delivery.attempts
+    outcome, attempt = _send(rt, request, network)
+    attempt.delivery_id, attempt.number = delivery_id, number
+    _record(rt, delivery_id, network, outcome, attempt)
+    return outcome.status
+
+
+def claim(rt, delivery_id: int) -> str | None:
+    """Compare-and-set: due (or sending with an expired lease) → sending. The network, or None."""
+    now = utcnow()
+    with rt.session() as session:
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is None:
+            return None
+        network = rt.config.network(delivery.network)
+        lease = timedelta(seconds=(network.timeout_s if network else 10) * 2 + 30)
+        result = session.execute(update(Delivery).where(
+            Delivery.id == delivery_id,
+            or_(Delivery.status.in_(DUE_STATUSES) & (Delivery.next_attempt_at <= now),
+                (Delivery.status == SENDING) & (Delivery.lease_until < now)),
+        ).values(status=SENDING, lease_until=now + lease, attempts=Delivery.attempts + 1))
+        return delivery.network if result.rowcount == 1 else None
+
+
+def _blocked(rt, session, delivery: Delivery, network) -> str:
+    """Reasons not to send now: network gone or paused, or a refund whose sale is not delivered."""
+    if network is None:
+        _finish(delivery, SKIPPED, "network no longer configured")
+        return SKIPPED
+    paused = session.get(NetworkState, network.name)
+    sale = delivery.depends_on_id and session.get(Delivery, delivery.depends_on_id)
+    if sale and sale.status in (DEAD, REJECTED, SKIPPED):
+        _finish(delivery, SKIPPED, f"sale never delivered ({sale.status})")
+        return SKIPPED
+    if (paused and paused.paused) or (sale and sale.status != DELIVERED):
+        why = "network paused" if paused and paused.paused else "waiting for the sale's delivery"
+        _wait(delivery, why, HOLD_S)
+        return "held"
+    return ""
+
+
+def _finish(delivery: Delivery, status: str, reason: str) -> None:
+    delivery.status, delivery.reason, delivery.lease_until = status, reason, None
+    delivery.attempts -= 1  # nothing was sent
+
+
+def _wait(delivery: Delivery, reason: str, seconds: float) -> None:
+    _finish(delivery, PENDING if delivery.attempts <= 1 else RETRYING, reason)
+    delivery.next_attempt_at = utcnow() + timedelta(seconds=seconds)
+
+
+def _session() -> requests.Session:
+    """One pooled HTTP session per worker thread (keep-alive connections reused)."""
+    if not hasattr(_local, "http"):
+        _local.http = requests.Session()
+    return _local.http
+
+
+def _send(rt, request, network) -> tuple[classify.Outcome, Attempt]:
+    attempt = Attempt(method=request.method, url=rt.mask(request.url), started_at=utcnow(),
+                      headers={k: rt.mask(v) for k, v in request.headers.items()},
+                      body=rt.mask((request.body or b"").decode("utf-8", "replace")))
+    started = time.perf_counter()
+    try:
+        response = _session().request(request.method, request.url, headers=request.headers,
+                                      data=request.body, timeout=(5, network.timeout_s))
+    except requests.RequestException as error:
+        outcome = classify.classify_error(error)
+        attempt.error = rt.mask(outcome.reason)
+    else:
+        body = response.text[:EXCERPT_CHARS * 4]
+        outcome = classify.classify(response.status_code, body, response.headers)
+        attempt.response_status = response.status_code
+        attempt.response_excerpt = rt.mask(body[:EXCERPT_CHARS])
+    attempt.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    attempt.outcome = outcome.status
+    return outcome, attempt
+
+
+def _record(rt, delivery_id: int, network, outcome: classify.Outcome, attempt: Attempt) -> None:
+    """The attempt row and the delivery's next state, in one transaction."""
+    with rt.session() as session:
+        session.add(attempt)
+        delivery = session.get(Delivery, delivery_id)
+        delivery.lease_until, delivery.reason = None, rt.mask(outcome.reason)
+        if outcome.status == classify.DELIVERED:
+            delivery.status, delivery.delivered_at = DELIVERED, utcnow()
+        elif outcome.status == classify.REJECTED:
+            delivery.status = REJECTED
+        elif outcome.status == classify.PAUSED:
+            _pause(session, network.name, outcome.reason)
+            delivery.status = RETRYING
+            delivery.next_attempt_at = utcnow() + timedelta(seconds=network.retry.first_delay_s)
+        else:
+            _schedule_retry(delivery, network, outcome)
+    log.info("attempt delivery=%s network=%s number=%s outcome=%s status=%s latency_ms=%s",
+             delivery_id, network.name, attempt.number, outcome.status,
+             attempt.response_status, attempt.latency_ms)
+
+
+def _schedule_retry(delivery: Delivery, network, outcome: classify.Outcome) -> None:
+    now = utcnow()
+    made = delivery.attempts - delivery.round_base
+    if backoff.out_of_attempts(made, delivery.round_started_at, now, network.retry):
+        delivery.status = DEAD
+        delivery.reason = f"gave up after {delivery.attempts} attempts: {delivery.reason}"
+        return
+    delay = backoff.next_delay_s(made, network.retry, outcome.retry_after_s)
+    delivery.status, delivery.next_attempt_at = RETRYING, now + timedelta(seconds=delay)
+
+
+def _pause(session, name: str, reason: str) -> None:
+    state = session.get(NetworkState, name) or NetworkState(name=name)
+    state.paused, state.reason = True, reason
+    session.add(state)
+    log.warning("network %s paused: %s", name, reason)

@@ -1,0 +1,27 @@
+"""The worker process: an RQ worker on the postbacks queue, with the sweeper beside it."""
+
+import logging
+
+from rq import SimpleWorker
+
+from bridge import logs
+from workers.sweeper import Sweeper
+
+log = logging.getLogger("bridge.worker")
+
+
+def work(rt, burst: bool = False, sweeper: bool = True) -> int:
+    """Run until stopped (or, with burst, until the queue is empty)."""
+    logs.configure()
+    thread = Sweeper(rt) if sweeper else None
+    if thread:
+        thread.tick()  # catch up at once: deliveries may have waited while no worker ran
+        thread.start()
+    try:
+        # SimpleWorker runs jobs in this process: no fork per job, the DB pool is reused.
+        worker = SimpleWorker([rt.queue], connection=rt.redis)
+        worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+    finally:
+        if thread:
+            thread.stop()
+    return 0

@@ -1,0 +1,76 @@
+"""The sweeper: every few seconds, due deliveries without a live lease become RQ jobs.
+
+SQL is the outbox; this is what makes a lost job, a flushed Redis or a crash between commit and
+enqueue cost a few seconds instead of a conversion. One sweeper at a time holds a Redis lease;
+two at once are still correct because the worker claims each delivery in SQL.
+"""
+
+import logging
+import threading
+import uuid
+from datetime import timedelta
+
+from redis.exceptions import RedisError
+from sqlalchemy import or_, select, true, update
+
+from bridge import queue as queue_module
+from bridge.storage.models import DUE_STATUSES, SENDING, Delivery, NetworkState, utcnow
+
+log = logging.getLogger("bridge.sweeper")
+LEASE_KEY = "bridge:sweeper:lease"
+BATCH = 500
+
+
+def sweep(rt) -> int:
+    """Enqueue every due delivery (paused networks excepted); the number enqueued."""
+    now = utcnow()
+    with rt.session() as session:
+        paused = set(session.scalars(select(NetworkState.name).where(NetworkState.paused)))
+        due = session.execute(select(Delivery.id, Delivery.attempts).where(
+            or_(Delivery.status.in_(DUE_STATUSES) & (Delivery.next_attempt_at <= now)
+                & (Delivery.lease_until.is_(None) | (Delivery.lease_until < now)),
+                (Delivery.status == SENDING) & (Delivery.lease_until < now)),
+            Delivery.network.not_in(paused) if paused else true(),
+        ).order_by(Delivery.next_attempt_at).limit(BATCH)).all()
+        if not due:
+            return 0
+        session.execute(update(Delivery).where(Delivery.id.in_([d.id for d in due]))
+                        .values(lease_until=now + queue_module.QUEUE_LEASE))
+    return queue_module.enqueue(rt.queue, [tuple(row) for row in due])
+
+
+class Sweeper(threading.Thread):
+    """Runs sweep() on an interval while it holds the Redis lease."""
+
+    def __init__(self, rt, interval_s: float | None = None):
+        super().__init__(name="sweeper", daemon=True)
+        self.rt, self.owner = rt, uuid.uuid4().hex
+        self.interval_s = interval_s or rt.config.worker.sweep_interval_s
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval_s):
+            self.tick()
+
+    def tick(self) -> int:
+        try:
+            if self.holds_lease():
+                return sweep(self.rt)
+        except RedisError as exc:
+            log.warning("sweeper: Redis unavailable (%s); will try again", exc)
+        except Exception:
+            log.exception("sweeper pass failed; will try again")
+        return 0
+
+    def holds_lease(self) -> bool:
+        """Take or extend the lease; another live sweeper keeps it."""
+        redis, ttl = self.rt.redis, int(self.interval_s * 5 * 1000)
+        if redis.set(LEASE_KEY, self.owner, nx=True, px=ttl):
+            return True
+        if (redis.get(LEASE_KEY) or b"").decode() == self.owner:
+            redis.pexpire(LEASE_KEY, ttl)
+            return True
+        return False
+
+    def stop(self) -> None:
+        self.stopping.set()
