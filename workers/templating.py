@@ -41,7 +41,7 @@ def check(template: str, var_names=()) -> None:
 
 def render_url(template: str, values: dict, trusted: dict) -> str:
     """Vars stand in raw (host, path); payload values are encoded for path or query."""
-    url = _substitute(template, trusted, str)
+    url = _substitute_vars(template, trusted)
     parts = urlsplit(url)
     path = "/".join(_substitute(segment, values, _path_slot) for segment in parts.path.split("/"))
     query = "&".join(_render_pair(pair, values) for pair in parts.query.split("&") if pair)
@@ -86,6 +86,12 @@ def render_form(template: dict, values: dict) -> bytes:
 
 def _substitute(template: str, values: dict, encode) -> str:
     return MACRO.sub(lambda m: encode(apply(values, *m.groups())), template)
+
+
+def _substitute_vars(template: str, trusted: dict) -> str:
+    """A network's own vars (trusted, from config) stand in raw; other macros are left."""
+    return MACRO.sub(lambda m: apply(trusted, *m.groups()) if m.group(1) in trusted
+                     else m.group(0), template)
 
 
 def apply(values: dict, name: str, filter_name: str = "", arg: str = "") -> str:
@@ -142,7 +148,7 @@ def render(network, values: dict) -> Request:
     """The full request for a network: URL, headers and body."""
     trusted = {k: str(v) for k, v in network.vars.items()}
     url = render_url(network.url, values, trusted)
-    headers = {k: render_text(_substitute(v, trusted, str), values)
+    headers = {k: render_text(_substitute_vars(v, trusted), values)
                for k, v in network.headers.items()}
     body = None
     if network.method == "POST" and isinstance(network.body, dict):
