@@ -25,7 +25,7 @@ def main():
 
 
 @main.command()
-@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", 8000)))
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "8000")))
 def run(port):
     """Web, worker and sweeper (and an embedded Redis when REDIS_URL is unset)."""
     from bridge import firstrun, runner
@@ -37,8 +37,8 @@ def run(port):
 
 
 @main.command()
-@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", 8000)))
-@click.option("--workers", type=int, default=lambda: int(os.environ.get("WEB_CONCURRENCY", 2)))
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "8000")))
+@click.option("--workers", type=int, default=lambda: int(os.environ.get("WEB_CONCURRENCY", "2")))
 def web(port, workers):
     """The web tier alone (gunicorn), for hosts that run it apart (Procfile `web`)."""
     from bridge import runner

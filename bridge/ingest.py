@@ -1,4 +1,4 @@
-"""One webhook into SQL in one transaction: events, attribution, deliveries. The commit is the ack."""
+"""One webhook into SQL in one transaction: events, attribution, deliveries; the commit acks."""
 
 import hashlib
 from dataclasses import dataclass, field
@@ -12,7 +12,6 @@ from bridge.queue import QUEUE_LEASE
 from bridge.storage.models import PENDING, Event, utcnow
 from connectors.base import ConversionEvent, Webhook
 from connectors.money import quantize
-
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""`bridge run`: embedded Redis when REDIS_URL is unset, then web (gunicorn) and worker processes."""
+"""`bridge run`: embedded Redis when REDIS_URL is unset, then web (gunicorn) and worker."""
 
 import os
 import signal

@@ -8,7 +8,6 @@ two at once are still correct because the worker claims each delivery in SQL.
 import logging
 import threading
 import uuid
-from datetime import timedelta
 
 from redis.exceptions import RedisError
 from sqlalchemy import or_, select, true, update

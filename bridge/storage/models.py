@@ -1,6 +1,6 @@
 """Tables: events (one per conversion or per unusable webhook), deliveries, attempts, networks."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
@@ -16,7 +16,7 @@ FINAL_STATUSES = (DELIVERED, REJECTED, DEAD, SKIPPED)
 
 def utcnow() -> datetime:
     """Naive UTC, the one time format stored (SQLite has no time zones)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class DecimalText(TypeDecorator):

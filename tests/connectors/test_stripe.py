@@ -82,8 +82,8 @@ def test_zero_and_three_decimal_currencies(name, amount, client, bridge):
 
 def refunds(bridge):
     with bridge.session() as session:
-        rows = session.scalars(select(Event).where(Event.kind == "refund", Event.status == "accepted")
-                             .order_by(Event.id))
+        query = select(Event).where(Event.kind == "refund", Event.status == "accepted")
+        rows = session.scalars(query.order_by(Event.id))
         return [(e.refund_id, e.money["total"], e.amount) for e in rows]
 
 
@@ -159,7 +159,8 @@ def test_opted_in_payment_intent_is_a_sale(bridge, write_config):
     assert response.json["status"] == "accepted"
     with rt.session() as session:
         event = session.scalars(select(Event)).one()
-        assert (event.kind, event.click_id, event.amount) == ("sale", "pi_click_1", Decimal("49.99"))
+        assert (event.kind, event.click_id) == ("sale", "pi_click_1")
+        assert event.amount == Decimal("49.99")
 
 
 def test_test_mode_events_only_reach_networks_that_take_them(bridge, write_config):
