@@ -66,7 +66,7 @@ def parse_time(value) -> datetime | None:
         return None
     try:
         moment = (datetime.fromtimestamp(int(value), UTC) if str(value).isdigit()
-                  else datetime.fromisoformat(str(value).strip().replace("Z", "+00:00")))
+                  else datetime.fromisoformat(str(value).strip()))
     except (ValueError, OverflowError):
         raise InvalidInputError(f"{str(value)[:40]!r} is not a time (ISO 8601 or unix)") from None
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
