@@ -88,14 +88,19 @@ def capture():
     if request.method == "OPTIONS":
         return with_cors(Response(status=204), origin, preflight=True)
     ratelimit.check(runtime, "clicks", request.remote_addr or "")
-    data = request.get_json(force=True, silent=True)
-    data = {k: v for k, v in data.items() if k in SNIPPET_FIELDS or k == "email"} \
-        if isinstance(data, dict) else data
-    click = clickstore.from_mapping(data, "snippet", allow_email=False)
+    click = clickstore.from_mapping(_snippet_fields(), "snippet", allow_email=False)
     with runtime.session() as session:
         row = clickstore.record(session, runtime.config, click, click_params(runtime))
         stored = answer(201, status="stored", network=row.network)
     return with_cors(stored, origin)
+
+
+def _snippet_fields():
+    """The fields a browser may set (anything else is dropped); `email` kept only to refuse it."""
+    data = request.get_json(force=True, silent=True)
+    if not isinstance(data, dict):
+        return data
+    return {k: v for k, v in data.items() if k in SNIPPET_FIELDS or k == "email"}
 
 
 def with_cors(response, origin: str, preflight: bool = False):

@@ -153,13 +153,12 @@ def test_unattributed_events_say_why_and_fire_nothing(live):
 
 def test_stripe_refund_follows_its_sale_found_by_email(live, network_server):
     add_click(live, click_id="A-42", click_param="aff_a", email="buyer@example.com")
-    client = live.rt  # the webhook arrives over HTTP like Stripe's
     sale = se.checkout_session(click_id=None, created=int(time.time()))
     raw = se.body(sale)
     response = requests.post(f"{live.url}/webhooks/stripe", data=raw, headers=se.headers(raw),
                              timeout=5)
     assert response.json()["status"] == "accepted"
-    run_worker(client)
+    run_worker(live.rt)
     network_server.wait_for(1)
     refund = se.event("evt_refund_1", "charge.refunded", {
         "id": "ch_1", "object": "charge", "currency": "eur", "payment_intent": "pi_test_1",
@@ -167,11 +166,11 @@ def test_stripe_refund_follows_its_sale_found_by_email(live, network_server):
         "refunds": {"data": [{"id": "re_1", "amount": 1000, "status": "succeeded"}]}})
     raw = se.body(refund)
     requests.post(f"{live.url}/webhooks/stripe", data=raw, headers=se.headers(raw), timeout=5)
-    run_worker(client)
+    run_worker(live.rt)
     sent = network_server.wait_for(2)
     assert [(r.path, r.query["event"][0], r.query["click"][0]) for r in sent] == [
         ("/alpha", "sale", "A-42"), ("/alpha", "refund", "A-42")]
-    with client.session() as session:
+    with live.rt.session() as session:
         events = session.scalars(select(Event).order_by(Event.id)).all()
         assert [(e.kind, e.attribution, e.click_network) for e in events] == [
             ("sale", "stored", "alpha"), ("refund", "sale", "alpha")]

@@ -8,6 +8,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from bridge.storage.models import Click, Delivery
@@ -146,7 +147,6 @@ def test_snippet_sets_the_cookie_posts_the_click_and_writes_cart_attributes(
 
 
 def live_conversion(bridge_url: str, **keys) -> dict:
-    import requests
     body = {"txn_id": "order-1001", "amount": "64.00", "currency": "EUR", **keys}
     return requests.post(f"{bridge_url}/api/conversions", json=body, timeout=5,
                          headers={"Authorization": f"Bearer {API_TOKEN}"}).json()
