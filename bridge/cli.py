@@ -122,5 +122,9 @@ from bridge import cli_deliveries  # noqa: E402  (registers `deliveries` and `ne
 
 cli_deliveries.register(main, _runtime)
 
+from bridge import cli_clicks  # noqa: E402  (registers `clicks` and `conversions`)
+
+cli_clicks.register(main, _runtime)
+
 if __name__ == "__main__":
     main()

@@ -46,12 +46,14 @@ class Attribution(Strict):
     click_params: list[str] = ["click_id"]
     redirect_hosts: list[str] = []
     store_origins: list[str] = []
+    consent_mode: bool = False  # the snippet sets nothing until the page signals consent
+    rate_limit_per_minute: int = Field(120, ge=0)  # per IP on /c and /clicks; 0 = off
 
 
 class Source(Strict):
     name: str = Field(pattern=NAME)
-    platform: Literal["stripe", "shopify", "woocommerce"]
-    secret: list[str]
+    platform: Literal["stripe", "shopify", "woocommerce", "api"]
+    secret: list[str] = Field(default_factory=list, validate_default=True)
     amount: Literal["net", "total"] = "net"
     topics: dict[str, Kind | Literal["ignore"]] = {}
     click_params: list[str] = []
@@ -65,10 +67,10 @@ class Source(Strict):
 
     @field_validator("secret", mode="before")
     @classmethod
-    def _secret_list(cls, value):
+    def _secret_list(cls, value, info):
         values = value if isinstance(value, list) else [value]
         secrets = [str(v) for v in values if v not in (None, "")]
-        if not secrets:
+        if not secrets and info.data.get("platform") != "api":  # api: the api token signs
             raise ValueError("is empty: a webhook secret is required (never 'accept everything')")
         return secrets
 

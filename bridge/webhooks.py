@@ -17,7 +17,7 @@ log = logging.getLogger("bridge.webhooks")
 def receive(name: str):
     runtime = current_app.config["RUNTIME"]
     source = runtime.config.source(name)
-    if source is None:
+    if source is None or source.platform not in CONNECTORS:  # api sources take no webhooks
         raise UnknownSourceError(name)
     raw_body = request.get_data(cache=True)  # before anything touches request.form
     connector = CONNECTORS[source.platform]

@@ -50,6 +50,7 @@ class ConversionEvent:
     customer_id: str = ""
     cart_token: str = ""
     checkout_token: str = ""
+    visitor_id: str = ""  # the storefront snippet's first-party id, when the order carries it
     subscription_id: str = ""
     is_test: bool = False
     occurred_at: datetime | None = None
