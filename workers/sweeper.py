@@ -8,11 +8,11 @@ two at once are still correct because the worker claims each delivery in SQL.
 import logging
 import threading
 import uuid
-from datetime import timedelta
 
 from redis.exceptions import RedisError
 from sqlalchemy import or_, select, true, update
 
+from bridge import alerts
 from bridge import queue as queue_module
 from bridge.storage.models import DUE_STATUSES, SENDING, Delivery, NetworkState, utcnow
 
@@ -55,7 +55,9 @@ class Sweeper(threading.Thread):
     def tick(self) -> int:
         try:
             if self.holds_lease():
-                return sweep(self.rt)
+                enqueued = sweep(self.rt)
+                alerts.check(self.rt)  # at most once a minute (a Redis key throttles it)
+                return enqueued
         except RedisError as exc:
             log.warning("sweeper: Redis unavailable (%s); will try again", exc)
         except Exception:
