@@ -29,6 +29,7 @@ def main():
 def run(port):
     """Web, worker and sweeper (and an embedded Redis when REDIS_URL is unset)."""
     from bridge import firstrun, runner
+    runner.prepare_metrics_dir()
     os.environ["PORT"] = str(port)
     os.environ.setdefault("PUBLIC_URL", f"http://127.0.0.1:{port}")
     firstrun.prepare(click.echo)
@@ -42,6 +43,7 @@ def run(port):
 def web(port, workers):
     """The web tier alone (gunicorn), for hosts that run it apart (Procfile `web`)."""
     from bridge import runner
+    runner.prepare_metrics_dir()
     _migrate(_runtime())
     command = runner.gunicorn_command(port, workers)
     os.execv(command[0], command)
@@ -52,6 +54,8 @@ def web(port, workers):
 @click.option("--no-sweeper", is_flag=True, help="Do not run the sweeper in this process.")
 def worker(burst, no_sweeper):
     """An RQ worker for postbacks, with the sweeper (Procfile `worker`)."""
+    from bridge.runner import prepare_metrics_dir
+    prepare_metrics_dir()
     from workers import runner
     sys.exit(runner.work(_runtime(), burst=burst, sweeper=not no_sweeper))
 
@@ -118,9 +122,10 @@ def simulate(source, click_id, amount, currency, url):
     sys.exit(0 if response.ok else 1)
 
 
-from bridge import cli_deliveries  # noqa: E402  (registers `deliveries` and `networks`)
+from bridge import cli_deliveries, cli_status
 
 cli_deliveries.register(main, _runtime)
+cli_status.register(main, _runtime)
 
 from bridge import cli_clicks  # noqa: E402  (registers `clicks` and `conversions`)
 

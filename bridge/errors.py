@@ -50,7 +50,7 @@ def register(app) -> None:
 
 
 def _bad_signature(error: SignatureError):
-    log.info("webhook rejected: %s", error)
+    log.info("webhook result=bad_signature reason=%r", str(error)[:200])
     return answer(401, error="invalid signature", detail=str(error)[:200])
 
 

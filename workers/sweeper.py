@@ -13,7 +13,7 @@ import uuid
 from redis.exceptions import RedisError
 from sqlalchemy import or_, select, true, update
 
-from bridge import clickstore
+from bridge import alerts, clickstore
 from bridge import queue as queue_module
 from bridge.storage.models import DUE_STATUSES, SENDING, Delivery, NetworkState, utcnow
 
@@ -60,6 +60,7 @@ class Sweeper(threading.Thread):
             if self.holds_lease():
                 enqueued = sweep(self.rt)
                 self.purge_clicks_when_due()
+                alerts.check(self.rt)  # at most once a minute (a Redis key throttles it)
                 return enqueued
         except RedisError as exc:
             log.warning("sweeper: Redis unavailable (%s); will try again", exc)
