@@ -1,12 +1,15 @@
 """Postback requests from templates: `{name}` / `{name|filter:arg}`, each value encoded for its slot."""
 
+import base64
 import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timezone, UTC
 from decimal import Decimal
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlencode, urlsplit, urlunsplit
+
+from standardwebhooks.webhooks import Webhook
 
 from connectors.money import exponent, to_string
 
@@ -15,6 +18,9 @@ MACROS = {
     "click_id", "amount", "currency", "txn_id", "order_id", "event", "coupon", "coupons",
     "email_sha256", "customer_id", "source", "platform", "timestamp", "is_test", "refund_id",
 }
+MESSAGE_ID = "_message_id"  # not a macro: the Standard Webhooks message id
+REFUND_KINDS = ("refund", "reversal")
+FORM, JSON = "application/x-www-form-urlencoded", "application/json"
 FILTERS = {"cents", "decimals", "upper", "lower", "sha256", "date", "number"}
 
 
@@ -112,7 +118,7 @@ def _decimals(value, arg, _values) -> str:
 
 
 def _date(value, arg, _values) -> str:
-    moment = datetime.fromtimestamp(int(value or 0), timezone.utc)
+    moment = datetime.fromtimestamp(int(value or 0), UTC)
     return moment.strftime(arg or "%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -129,35 +135,102 @@ FILTER_FUNCTIONS = {
 
 def values_for(event, delivery, network) -> dict:
     """The macro values of one delivery: its event's fields, on the network's amount basis."""
-    basis = network.amount
-    amount = Decimal(event.money[basis]) if basis and basis in (event.money or {}) else event.amount
+    amount, currency = amount_for(event, network)
     coupons = list(event.coupons or [])
     occurred = event.occurred_at or event.received_at
     return {
-        "click_id": event.click_id, "currency": event.currency, "txn_id": event.txn_id,
-        "amount": to_string(amount or Decimal(0), event.currency) if event.currency else "",
+        "click_id": event.click_id, "currency": currency, "txn_id": event.txn_id,
+        "amount": to_string(amount, currency) if currency else "",
         "order_id": event.order_id, "event": event.kind, "refund_id": event.refund_id,
         "coupon": coupons[0] if coupons else "", "coupons": ",".join(coupons),
         "email_sha256": event.email_sha256, "customer_id": event.customer_id,
         "source": event.source, "platform": event.platform, "is_test": int(event.is_test),
-        "timestamp": int(occurred.replace(tzinfo=timezone.utc).timestamp()),
+        "timestamp": int(occurred.replace(tzinfo=UTC).timestamp()),
+        MESSAGE_ID: message_id(delivery.idempotency_key if delivery else f"test:{event.txn_id}"),
     }
 
 
-def render(network, values: dict) -> Request:
-    """The full request for a network: URL, headers and body."""
-    trusted = {k: str(v) for k, v in network.vars.items()}
-    url = render_url(network.url, values, trusted)
-    headers = {k: render_text(_substitute_vars(v, trusted), values)
-               for k, v in network.headers.items()}
-    body = None
-    if network.method == "POST" and isinstance(network.body, dict):
-        if network.body_format == "form":
-            body = render_form(network.body, values)
-            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        else:
-            body = json.dumps(render_json(network.body, values)).encode()
-            headers.setdefault("Content-Type", "application/json")
-    elif network.method == "POST" and isinstance(network.body, str):
-        body = render_text(network.body, values).encode()
-    return Request(network.method, url, headers, body)
+def amount_for(event, network) -> tuple[Decimal, str]:
+    """The amount on the network's basis and currency; refunds negative where the network says."""
+    money, currency, fallback = event.money or {}, event.currency, event.amount
+    if network.amount_currency == "presentment" and isinstance(money.get("presentment"), dict):
+        money = money["presentment"]
+        currency, fallback = money.get("currency") or currency, _on_basis(money, "net")
+    amount = _on_basis(money, network.amount) if network.amount else None
+    amount = (fallback if amount is None else amount) or Decimal(0)
+    negative = event.kind in REFUND_KINDS and network.refund.mode == "negative_amount"
+    return (-amount if negative else amount), currency
+
+
+def _on_basis(money: dict, basis: str) -> Decimal | None:
+    """total, net, subtotal, or subtotal after discounts; None where the event lacks it."""
+    if basis == "subtotal_after_discounts":
+        if money.get("subtotal") is None:
+            return None
+        return Decimal(money["subtotal"]) - Decimal(money.get("discounts") or 0)
+    value = money.get(basis)
+    return None if value is None else Decimal(value)
+
+
+def message_id(key: str) -> str:
+    """A stable id per delivery (the same on every retry), as Standard Webhooks asks."""
+    return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def render(network, values: dict, kind: str = "sale", test: bool = False, now=None) -> Request:
+    """The full request for one conversion: method, URL, headers (auth, signature) and body."""
+    spec = network.spec_for(kind, test)
+    trusted = {k: str(v) for k, v in spec.vars.items()}
+    scope = {**values, **trusted}
+    url = render_url(spec.url, values, trusted)
+    headers = {k: render_text(v, scope) for k, v in spec.headers.items()}
+    headers.update(auth_headers(network.auth, scope))
+    body, content_type = render_body(spec, scope)
+    if content_type:
+        headers.setdefault("Content-Type", content_type)
+    if network.signing and body is not None:
+        headers.update(sign(network.signing, scope, body, now))
+    return Request(spec.method, url, headers, body)
+
+
+def render_body(spec, scope: dict) -> tuple[bytes | None, str]:
+    """The body and its content type, each value encoded for JSON or form."""
+    if spec.method != "POST" or spec.body is None:
+        return None, ""
+    form = spec.body_format == "form"
+    if isinstance(spec.body, dict) and form:
+        return render_form(spec.body, scope), FORM
+    if isinstance(spec.body, dict):
+        return json.dumps(render_json(spec.body, scope)).encode(), JSON
+    encode = _form_slot if form else _json_string_slot
+    return _substitute(spec.body, scope, encode).encode(), FORM if form else JSON
+
+
+def _form_slot(value) -> str:
+    return quote_plus(str(value))
+
+
+def _json_string_slot(value) -> str:
+    """Inside a JSON string literal: quotes and backslashes escaped, nothing can close it."""
+    return json.dumps(str(value))[1:-1]
+
+
+def auth_headers(auth, scope: dict) -> dict:
+    """Authorization (Basic or Bearer) or an API key header."""
+    if auth is None:
+        return {}
+    if auth.type == "basic":
+        pair = f"{render_text(auth.username, scope)}:{render_text(auth.password, scope)}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+    if auth.type == "bearer":
+        return {"Authorization": "Bearer " + render_text(auth.token, scope)}
+    return {render_text(auth.name, scope): render_text(auth.value, scope)}
+
+
+def sign(signing, scope: dict, body: bytes, now=None) -> dict:
+    """Standard Webhooks headers: webhook-id, webhook-timestamp, webhook-signature."""
+    moment = now or datetime.now(UTC)
+    msg_id = scope[MESSAGE_ID]
+    signature = Webhook(render_text(signing.secret, scope)).sign(msg_id, moment, body.decode())
+    return {"webhook-id": msg_id, "webhook-timestamp": str(int(moment.timestamp())),
+            "webhook-signature": signature}
