@@ -4,6 +4,7 @@ import base64
 import hashlib
 import json
 import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,6 +22,7 @@ MACROS = {
 MESSAGE_ID = "_message_id"  # not a macro: the Standard Webhooks message id
 REFUND_KINDS = ("refund", "reversal")
 FORM, JSON = "application/x-www-form-urlencoded", "application/json"
+JSON_NUMBER_FILTERS = ("number", "cents")
 FILTERS = {"cents", "decimals", "upper", "lower", "sha256", "date", "number"}
 
 
@@ -72,18 +74,46 @@ def render_text(template: str, values: dict) -> str:
     return _substitute(template, values, lambda v: re.sub(r"[\r\n]", " ", str(v)))
 
 
-def render_json(template, values: dict):
-    """A YAML mapping body: each string rendered; `|number` gives a JSON number."""
+def render_json(template, values: dict, numbers: list | None = None):
+    """A YAML mapping body: each string rendered; a whole `|number` or `|cents` is a JSON number.
+
+    Numbers are collected in `numbers` (exact decimal text) and stand in as placeholders, so
+    money never passes through a float.
+    """
+    numbers = [] if numbers is None else numbers
     if isinstance(template, dict):
-        return {k: render_json(v, values) for k, v in template.items()}
+        return {k: render_json(v, values, numbers) for k, v in template.items()}
     if isinstance(template, list):
-        return [render_json(v, values) for v in template]
+        return [render_json(v, values, numbers) for v in template]
     if isinstance(template, str):
         whole = MACRO.fullmatch(template)
-        if whole and whole.group(2) == "number":
-            return json.loads(apply(values, *whole.groups()))
+        if whole and whole.group(2) in JSON_NUMBER_FILTERS:
+            numbers.append(str(Decimal(apply(values, *whole.groups()) or 0)))
+            return len(numbers) - 1
         return _substitute(template, values, str)
     return template
+
+
+def dumps_json(template, values: dict) -> bytes:
+    """The JSON body text, numbers written exactly as decimals."""
+    numbers: list[str] = []
+    marker = f"\x00{secrets.token_hex(8)}:"
+    tree = _mark_numbers(render_json(template, values, numbers), template, marker)
+    text = json.dumps(tree)
+    for index, number in enumerate(numbers):
+        text = text.replace(json.dumps(f"{marker}{index}"), number, 1)
+    return text.encode()
+
+
+def _mark_numbers(tree, template, marker: str):
+    """Swap the number indexes render_json left for unique placeholder strings."""
+    if isinstance(template, dict):
+        return {k: _mark_numbers(tree[k], v, marker) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_mark_numbers(t, v, marker) for t, v in zip(tree, template, strict=True)]
+    if isinstance(template, str) and isinstance(tree, int):
+        return f"{marker}{tree}"
+    return tree
 
 
 def render_form(template: dict, values: dict) -> bytes:
@@ -201,7 +231,7 @@ def render_body(spec, scope: dict) -> tuple[bytes | None, str]:
     if isinstance(spec.body, dict) and form:
         return render_form(spec.body, scope), FORM
     if isinstance(spec.body, dict):
-        return json.dumps(render_json(spec.body, scope)).encode(), JSON
+        return dumps_json(spec.body, scope), JSON
     encode = _form_slot if form else _json_string_slot
     return _substitute(spec.body, scope, encode).encode(), FORM if form else JSON
 
