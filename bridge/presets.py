@@ -45,6 +45,7 @@ def _expand(network: dict, where: tuple, problems: list) -> dict:
         merged[key] = {**preset.get(key, {}), **network.get(key, {})}
     for name in preset.get("required_vars", []):
         if merged["vars"].get(name) in (None, ""):
+            merged["vars"][name] = ""  # reported once here, not again as an unknown macro
             problems.append((where + ("vars", name),
                              f"missing variable {name!r} required by preset {network['preset']!r}"))
     return merged
