@@ -118,9 +118,10 @@ def simulate(source, click_id, amount, currency, url):
     sys.exit(0 if response.ok else 1)
 
 
-from bridge import cli_deliveries  # noqa: E402  (registers `deliveries` and `networks`)
+from bridge import cli_deliveries, cli_networks  # noqa: E402  (`deliveries`, `networks`)
 
 cli_deliveries.register(main, _runtime)
+cli_networks.register(main, _runtime)
 
 if __name__ == "__main__":
     main()

@@ -34,7 +34,7 @@ def deliver(delivery_id: int) -> str:
         values = templating.values_for(delivery.event, delivery, network)
         request = templating.render(network, values, delivery.kind, delivery.event.is_test)
         number = delivery.attempts
-    outcome, attempt = _send(rt, request, network)
+    outcome, attempt = send(rt, request, network)
     attempt.delivery_id, attempt.number = delivery_id, number
     _record(rt, delivery_id, network, outcome, attempt)
     return outcome.status
@@ -91,7 +91,7 @@ def _session() -> requests.Session:
     return _local.http
 
 
-def _send(rt, request, network) -> tuple[classify.Outcome, Attempt]:
+def send(rt, request, network) -> tuple[classify.Outcome, Attempt]:
     attempt = Attempt(method=request.method, url=rt.mask(request.url), started_at=utcnow(),
                       headers={k: rt.mask(v) for k, v in request.headers.items()},
                       body=rt.mask((request.body or b"").decode("utf-8", "replace")))
