@@ -63,5 +63,5 @@ def refund() -> Event:
 
 
 def delivery(event: Event, network: str) -> Delivery:
-    key = "|".join((network, event.source, event.txn_id, event.kind, event.refund_id))
+    key = f"{network}|{event.source}|{event.txn_id}|{event.kind}|{event.refund_id}"
     return Delivery(network=network, kind=event.kind, idempotency_key=key)

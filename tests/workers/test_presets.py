@@ -79,9 +79,9 @@ POSTS = {
         "https://api.impact.com/Advertisers/IRabc123/Conversions",
         {"Accept": "application/json", "Authorization": basic("IRabc123", "imp-secret-token"),
          "Content-Type": "application/x-www-form-urlencoded"},
-        b"CampaignId=1000&EventTypeId=2000&EventDate=2026-01-15T12%3A30%3A00Z&OrderId=pi_3Q8xYz"
+        (b"CampaignId=1000&EventTypeId=2000&EventDate=2026-01-15T12%3A30%3A00Z&OrderId=pi_3Q8xYz"
         b"&ClickId=clk_123&CurrencyCode=EUR&OrderPromoCode=SPRING10&ItemSku1=order"
-        b"&ItemQuantity1=1&ItemSubTotal1=20.00"),
+        b"&ItemQuantity1=1&ItemSubTotal1=20.00")),
     ("partnerstack", "sale"): (
         "https://api.partnerstack.com/api/v2/transactions",
         {"Authorization": basic("pk_live_1", "ps-secret-key"), **JSON_TYPE},
@@ -89,8 +89,8 @@ POSTS = {
     ("partnerstack", "refund"): (
         "https://api.partnerstack.com/api/v2/transactions",
         {"Authorization": basic("pk_live_1", "ps-secret-key"), **JSON_TYPE},
-        b'{"customer_key": "cus_Q1", "amount": -500, "currency": "EUR", '
-        b'"key": "pi_3Q8xYz-refund-re_9"}'),
+        (b'{"customer_key": "cus_Q1", "amount": -500, "currency": "EUR", '
+        b'"key": "pi_3Q8xYz-refund-re_9"}')),
     ("firstpromoter", "sale"): (
         "https://api.firstpromoter.com/api/v2/track/sale",
         {"Account-ID": "acc_77", "Authorization": "Bearer fp-api-key", **JSON_TYPE},
@@ -98,19 +98,19 @@ POSTS = {
     ("firstpromoter", "refund"): (
         "https://api.firstpromoter.com/api/v2/track/refund",
         {"Account-ID": "acc_77", "Authorization": "Bearer fp-api-key", **JSON_TYPE},
-        b'{"uid": "cus_Q1", "event_id": "pi_3Q8xYz-refund-re_9", "sale_event_id": "pi_3Q8xYz", '
-        b'"amount": 500, "currency": "EUR"}'),
+        (b'{"uid": "cus_Q1", "event_id": "pi_3Q8xYz-refund-re_9", "sale_event_id": "pi_3Q8xYz", '
+        b'"amount": 500, "currency": "EUR"}')),
     ("tapfiliate", "sale"): (
         "https://api.tapfiliate.com/1.6/conversions/", {"X-Api-Key": "tap-api-key", **JSON_TYPE},
-        b'{"click_id": "clk_123", "external_id": "pi_3Q8xYz", "amount": 20.00, "currency": "EUR", '
-        b'"customer_id": "cus_Q1"}'),
+        (b'{"click_id": "clk_123", "external_id": "pi_3Q8xYz", "amount": 20.00, "currency": "EUR", '
+        b'"customer_id": "cus_Q1"}')),
     ("refersion", "sale"): (
         "https://inbound-webhooks.refersion.com/tracker/orders/paid",
         {"Refersion-Public-Key": "pub_rfsn", "Refersion-Secret-Key": "rfsn-secret-key",
          **JSON_TYPE},
-        b'{"cart_id": "clk_123", "order_id": "pi_3Q8xYz", "currency_code": "EUR", '
+        (b'{"cart_id": "clk_123", "order_id": "pi_3Q8xYz", "currency_code": "EUR", '
         b'"discount_code": "SPRING10", "items": [{"sku": "order", "quantity": 1, '
-        b'"price": 20.00}]}'),
+        b'"price": 20.00}]}')),
 }
 
 
