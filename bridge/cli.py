@@ -122,14 +122,11 @@ def simulate(source, click_id, amount, currency, url):
     sys.exit(0 if response.ok else 1)
 
 
-from bridge import cli_deliveries, cli_status
+from bridge import (cli_clicks, cli_deliveries, cli_networks,  # noqa: E402
+                    cli_status)
 
-cli_deliveries.register(main, _runtime)
-cli_status.register(main, _runtime)
-
-from bridge import cli_clicks  # noqa: E402  (registers `clicks` and `conversions`)
-
-cli_clicks.register(main, _runtime)
+for module in (cli_deliveries, cli_networks, cli_status, cli_clicks):
+    module.register(main, _runtime)
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,4 @@
-"""`bridge deliveries list|show|retry|replay` and `bridge networks pause|resume`."""
+"""`bridge deliveries list|show|retry|replay`."""
 
 from datetime import datetime
 
@@ -6,7 +6,7 @@ import click
 from sqlalchemy import select
 
 from bridge import audit
-from bridge.storage.models import DEAD, DELIVERED, PENDING, REJECTED, Delivery, NetworkState, utcnow
+from bridge.storage.models import DEAD, DELIVERED, PENDING, REJECTED, Delivery, utcnow
 
 REPLAYABLE = (DEAD, REJECTED)
 
@@ -87,22 +87,6 @@ def register(main, runtime_factory) -> None:
                          f"since {since:%Y-%m-%d %H:%M}: {len(rows)} deliveries")
         click.echo(f"{len(rows)} deliveries will be sent again")
 
-    @main.group()
-    def networks():
-        """Affiliate networks: pause, resume."""
-
-    @networks.command()
-    @click.argument("name")
-    def pause(name):
-        """Stop sending to a network (deliveries wait)."""
-        _set_paused(runtime_factory(), name, True, "paused by hand")
-
-    @networks.command()
-    @click.argument("name")
-    def resume(name):
-        """Send to a paused network again."""
-        _set_paused(runtime_factory(), name, False, "")
-
 
 def replayable(session, network: str, since: datetime, until: datetime | None,
                statuses=REPLAYABLE) -> list[Delivery]:
@@ -120,15 +104,3 @@ def restart(delivery: Delivery, reason: str) -> None:
     delivery.status, delivery.reason, delivery.lease_until = PENDING, reason, None
     delivery.next_attempt_at = delivery.round_started_at = now
     delivery.round_base = delivery.attempts
-
-
-def _set_paused(rt, name: str, paused: bool, reason: str) -> None:
-    if rt.config.network(name) is None:
-        raise click.ClickException(f"no network named {name!r}")
-    with rt.session() as session:
-        state = session.get(NetworkState, name) or NetworkState(name=name)
-        state.paused, state.reason, state.consecutive_failures = paused, reason, 0
-        session.add(state)
-        audit.record(session, audit.cli_actor(), "pause" if paused else "resume",
-                     f"network {name}", reason)
-    click.echo(f"network {name} {'paused' if paused else 'resumed'}")

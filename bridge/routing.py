@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
 
@@ -55,9 +56,18 @@ def filter_reason(network, event: Event) -> str:
         return f"filtered: currency {event.currency}"
     if network.min_amount is not None and (event.amount or 0) < network.min_amount:
         return f"filtered: amount under {network.min_amount}"
-    if event.is_test and not network.send_test:
+    if event.is_test and not (network.send_test or network.test_mode):
         return "test conversion: network does not take test conversions"
+    if outside_window(network, event):
+        return f"outside window: click older than {network.window_days} days"
     return ""
+
+
+def outside_window(network, event: Event) -> bool:
+    """The network's click window; checked only when the click time is known."""
+    if not network.window_days or event.clicked_at is None or event.occurred_at is None:
+        return False
+    return event.occurred_at - event.clicked_at > timedelta(days=network.window_days)
 
 
 def _follow_sale(session, config, event: Event) -> list[Route]:
@@ -65,16 +75,36 @@ def _follow_sale(session, config, event: Event) -> list[Route]:
         select(Delivery).join(Event).where(
             Event.source == event.source, Event.txn_id == event.txn_id,
             Event.kind.in_(("sale", "lead", "renewal")), Delivery.status != SKIPPED)).all()
-    result = []
-    for sale in sale_deliveries:
-        network = config.network(sale.network)
-        if network is None:
-            result.append(Route(sale.network, SKIPPED, "network no longer configured"))
-        elif event.kind not in network.events:
-            result.append(Route(sale.network, SKIPPED, f"network does not take {event.kind}s"))
-        else:
-            result.append(Route(sale.network, depends_on_id=sale.id))
-    return result
+    return [_refund_route(config.network(sale.network), sale, event) for sale in sale_deliveries]
+
+
+def _refund_route(network, sale: Delivery, event: Event) -> Route:
+    """A refund follows its sale's delivery, unless the network cannot hear it."""
+    reason = refund_skip_reason(network, sale.event, event)
+    if reason:
+        return Route(sale.network, SKIPPED, reason)
+    return Route(sale.network, depends_on_id=sale.id)
+
+
+def refund_skip_reason(network, sale: Event, refund: Event) -> str:
+    """Why a network that heard the sale does not hear this refund, or ''."""
+    if network is None:
+        return "network no longer configured"
+    if refund.kind not in network.events:
+        return f"network does not take {refund.kind}s"
+    if network.refund.mode == "unsupported":
+        return "refund not supported by network"
+    if not network.refund.partial and is_partial(sale, refund):
+        return "partial refund not supported by network"
+    return ""
+
+
+def is_partial(sale: Event, refund: Event) -> bool:
+    """A refund of less than the whole sale (a reversal takes all that is left)."""
+    if refund.kind == "reversal":
+        return False
+    sale_total = Decimal((sale.money or {}).get("total") or 0)
+    return Decimal((refund.money or {}).get("total") or 0) < sale_total
 
 
 def new_delivery(event: Event, route: Route) -> Delivery:

@@ -10,6 +10,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bridge import presets
 from connectors.base import KINDS
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -82,23 +83,85 @@ class Retry(Strict):
     max_age_h: float = Field(72, gt=0)
 
 
+AMOUNT_BASES = ("net", "total", "subtotal", "subtotal_after_discounts")
+REFUND_MODES = ("separate_request", "status_param", "negative_amount", "unsupported")
+
+
+class Auth(Strict):
+    """How a network authenticates us: HTTP Basic, a bearer token, or an API key header."""
+
+    type: Literal["basic", "bearer", "header"]
+    username: str = ""
+    password: str = ""
+    token: str = ""
+    name: str = ""
+    value: str = ""
+
+
+class RequestSpec(Strict):
+    """One request shape; empty fields fall back to the network's own."""
+
+    url: str = ""
+    method: Literal["GET", "POST"] | None = None
+    headers: dict[str, str] = {}
+    body: dict | str | None = None
+    body_format: Literal["json", "form"] | None = None
+    vars: dict[str, str | int] = {}
+
+
+class Refund(RequestSpec):
+    """How the network hears a refund (DESIGN: refunds follow their sale)."""
+
+    mode: Literal[REFUND_MODES] = "status_param"
+    partial: bool = True
+
+
+class Rule(Strict):
+    """A classifier rule: status codes (any when empty) and a body regex → an outcome."""
+
+    status: list[int] = []
+    body: str = ""
+    outcome: Literal["delivered", "duplicate", "rejected", "retry"]
+    reason: str = ""
+
+    @field_validator("body")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        re.compile(value)
+        return value
+
+
+class Signing(Strict):
+    scheme: Literal["standard_webhooks"] = "standard_webhooks"
+    secret: str
+
+
 class Network(Strict):
     name: str = Field(pattern=NAME)
     preset: str = ""
     vars: dict[str, str | int] = {}
+    required_vars: list[str] = []
+    secret_vars: list[str] = []
     url: str = ""
     method: Literal["GET", "POST"] = "GET"
     body: dict | str | None = None
     body_format: Literal["json", "form"] = "json"
     headers: dict[str, str] = {}
+    auth: Auth | None = None
+    signing: Signing | None = None
+    requests: dict[Kind, RequestSpec] = {}
+    refund: Refund = Refund()
+    classifier: list[Rule] = []
+    test_mode: RequestSpec | None = None
     events: list[Kind] = list(KINDS)
     receives: Literal["all", "own"] = "own"
     click_params: list[str] = []
     sources: list[str] = []
     currencies: list[str] = []
     min_amount: Decimal | None = None
-    window_days: int | None = None
-    amount: Literal["net", "total"] | None = None
+    window_days: int | None = Field(None, ge=0)
+    amount: Literal[AMOUNT_BASES] | None = None
+    amount_currency: Literal["shop", "presentment"] = "shop"
     retry: Retry = Retry()
     concurrency: int = Field(8, ge=1, le=256)
     delay_minutes: int = Field(0, ge=0)
@@ -110,6 +173,31 @@ class Network(Strict):
         if not self.url and not self.preset:
             raise ValueError("needs a url (or a preset)")
         return self
+
+    def spec_for(self, kind: str, test: bool = False) -> RequestSpec:
+        """The request shape for one kind of conversion, merged over the network's own."""
+        layers = [self.requests.get(kind)]
+        if kind in ("refund", "reversal") and self.refund.mode == "separate_request":
+            layers = [self.refund]
+        elif kind in ("refund", "reversal"):
+            layers = [self.requests.get("sale"), self.refund]
+        if test and self.test_mode is not None:
+            layers.append(self.test_mode)
+        return _merge(RequestSpec(url=self.url, method=self.method, headers=self.headers,
+                                  body=self.body, body_format=self.body_format, vars=self.vars),
+                      [layer for layer in layers if layer is not None])
+
+
+def _merge(base: RequestSpec, layers: list[RequestSpec]) -> RequestSpec:
+    """Later layers win field by field; headers and vars merge key by key."""
+    merged = base.model_dump()
+    for layer in layers:
+        for key, value in layer.model_dump(exclude_unset=True).items():
+            if key in ("headers", "vars"):
+                merged[key] = {**merged[key], **value}
+            elif key in RequestSpec.model_fields and value not in (None, ""):
+                merged[key] = value
+    return RequestSpec(**merged)
 
 
 class Alerts(Strict):
@@ -185,14 +273,39 @@ def load(path: Path | None = None, env: dict | None = None) -> Loaded:
     secrets: set[str] = set()
     missing: list[str] = []
     data = _build(root, (), lines, env, secrets, missing, placeholders) if root else {}
-    problems = []
+    problems = [f"{_where(loc, lines)}: {text}" for loc, text in presets.expand_networks(data)]
     try:
         config = Config.model_validate(data or {})
     except ValidationError as exc:
-        problems = [f"{_where(e['loc'], lines)}: {_message(e, missing)}" for e in exc.errors()]
+        problems += [f"{_where(e['loc'], lines)}: {_message(e, missing)}" for e in exc.errors()]
+    else:
+        problems += _network_problems(config, root, lines)
     if problems:
         raise ConfigError(sorted(set(problems), key=problems.index))
-    return Loaded(config, path, {s for s in secrets if len(s) >= 4}, _inline_secrets(root, lines))
+    warnings = _inline_secrets(root, lines) + [
+        f"{_where(loc, lines)}: {text}" for i, network in enumerate(config.networks)
+        for loc, text in presets.plain_http_warnings(network, ("networks", i))]
+    return Loaded(config, path, {s for s in secrets if len(s) >= 4}, warnings)
+
+
+def _network_problems(config: Config, root, lines) -> list[str]:
+    """Unknown macros and secrets written inline in the networks, each with its key path."""
+    found = [problem for i, network in enumerate(config.networks)
+             for problem in presets.check_network(network, ("networks", i))]
+    found += [(path, "secret written inline; use ${VAR} instead")
+              for path, raw in _scalars(root, ()) if _inline_network_secret(config, path, raw)]
+    return [f"{_where(loc, lines)}: {text}" for loc, text in found]
+
+
+def _inline_network_secret(config: Config, path: tuple, raw: str) -> bool:
+    """A network credential (auth, key header, declared secret var) typed into the file."""
+    if len(path) < 4 or path[0] != "networks" or not raw or "${" in raw:
+        return False
+    network, key, name = config.networks[path[1]], path[2], str(path[3])
+    return ((key == "auth" and name in ("password", "token", "value"))
+            or (key == "signing" and name == "secret")
+            or (key == "headers" and bool(SECRET_NAME.search(name) or name == "Authorization"))
+            or (key == "vars" and name in network.secret_vars))
 
 
 def _protect_variables(text: str) -> tuple[str, dict[str, str]]:

@@ -32,10 +32,10 @@ def deliver(delivery_id: int) -> str:
         blocked = _blocked(rt, session, delivery, network)
         if blocked:
             return blocked
-        request = templating.render(network, templating.values_for(delivery.event, delivery,
-                                                                  network))
+        values = templating.values_for(delivery.event, delivery, network)
+        request = templating.render(network, values, delivery.kind, delivery.event.is_test)
         number = delivery.attempts
-    outcome, attempt = _send(rt, request, network)
+    outcome, attempt = send(rt, request, network)
     attempt.delivery_id, attempt.number = delivery_id, number
     _record(rt, delivery_id, network, outcome, attempt)
     return outcome.status
@@ -92,7 +92,7 @@ def _session() -> requests.Session:
     return _local.http
 
 
-def _send(rt, request, network) -> tuple[classify.Outcome, Attempt]:
+def send(rt, request, network) -> tuple[classify.Outcome, Attempt]:
     attempt = Attempt(method=request.method, url=rt.mask(request.url), started_at=utcnow(),
                       headers={k: rt.mask(v) for k, v in request.headers.items()},
                       body=rt.mask((request.body or b"").decode("utf-8", "replace")))
@@ -105,7 +105,8 @@ def _send(rt, request, network) -> tuple[classify.Outcome, Attempt]:
         attempt.error = rt.mask(outcome.reason)
     else:
         body = response.text[:EXCERPT_CHARS * 4]
-        outcome = classify.classify(response.status_code, body, response.headers)
+        outcome = classify.classify(response.status_code, body, response.headers,
+                                    network.classifier)
         attempt.response_status = response.status_code
         attempt.response_excerpt = rt.mask(body[:EXCERPT_CHARS])
     attempt.latency_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -119,7 +120,7 @@ def _record(rt, delivery_id: int, network, outcome: classify.Outcome, attempt: A
         session.add(attempt)
         delivery = session.get(Delivery, delivery_id)
         delivery.lease_until, delivery.reason = None, rt.mask(outcome.reason)
-        if outcome.status == classify.DELIVERED:
+        if outcome.status in (classify.DELIVERED, classify.DUPLICATE):
             delivery.status, delivery.delivered_at = DELIVERED, utcnow()
         elif outcome.status == classify.REJECTED:
             delivery.status = REJECTED

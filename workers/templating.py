@@ -1,12 +1,16 @@
 """Postback requests from templates: `{name|filter:arg}`, each value encoded for its slot."""
 
+import base64
 import hashlib
 import json
 import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlencode, urlsplit, urlunsplit
+
+from standardwebhooks.webhooks import Webhook
 
 from connectors.money import exponent, to_string
 
@@ -15,6 +19,10 @@ MACROS = {
     "click_id", "amount", "currency", "txn_id", "order_id", "event", "coupon", "coupons",
     "email_sha256", "customer_id", "source", "platform", "timestamp", "is_test", "refund_id",
 }
+MESSAGE_ID = "_message_id"  # not a macro: the Standard Webhooks message id
+REFUND_KINDS = ("refund", "reversal")
+FORM, JSON = "application/x-www-form-urlencoded", "application/json"
+JSON_NUMBER_FILTERS = ("number", "cents")
 FILTERS = {"cents", "decimals", "upper", "lower", "sha256", "date", "number"}
 
 
@@ -66,18 +74,46 @@ def render_text(template: str, values: dict) -> str:
     return _substitute(template, values, lambda v: re.sub(r"[\r\n]", " ", str(v)))
 
 
-def render_json(template, values: dict):
-    """A YAML mapping body: each string rendered; `|number` gives a JSON number."""
+def render_json(template, values: dict, numbers: list | None = None):
+    """A YAML mapping body: each string rendered; a whole `|number` or `|cents` is a JSON number.
+
+    Numbers are collected in `numbers` (exact decimal text) and stand in as placeholders, so
+    money never passes through a float.
+    """
+    numbers = [] if numbers is None else numbers
     if isinstance(template, dict):
-        return {k: render_json(v, values) for k, v in template.items()}
+        return {k: render_json(v, values, numbers) for k, v in template.items()}
     if isinstance(template, list):
-        return [render_json(v, values) for v in template]
+        return [render_json(v, values, numbers) for v in template]
     if isinstance(template, str):
         whole = MACRO.fullmatch(template)
-        if whole and whole.group(2) == "number":
-            return json.loads(apply(values, *whole.groups()))
+        if whole and whole.group(2) in JSON_NUMBER_FILTERS:
+            numbers.append(str(Decimal(apply(values, *whole.groups()) or 0)))
+            return len(numbers) - 1
         return _substitute(template, values, str)
     return template
+
+
+def dumps_json(template, values: dict) -> bytes:
+    """The JSON body text, numbers written exactly as decimals."""
+    numbers: list[str] = []
+    marker = f"\x00{secrets.token_hex(8)}:"
+    tree = _mark_numbers(render_json(template, values, numbers), template, marker)
+    text = json.dumps(tree)
+    for index, number in enumerate(numbers):
+        text = text.replace(json.dumps(f"{marker}{index}"), number, 1)
+    return text.encode()
+
+
+def _mark_numbers(tree, template, marker: str):
+    """Swap the number indexes render_json left for unique placeholder strings."""
+    if isinstance(template, dict):
+        return {k: _mark_numbers(tree[k], v, marker) for k, v in template.items()}
+    if isinstance(template, list):
+        return [_mark_numbers(t, v, marker) for t, v in zip(tree, template, strict=True)]
+    if isinstance(template, str) and isinstance(tree, int):
+        return f"{marker}{tree}"
+    return tree
 
 
 def render_form(template: dict, values: dict) -> bytes:
@@ -129,35 +165,102 @@ FILTER_FUNCTIONS = {
 
 def values_for(event, delivery, network) -> dict:
     """The macro values of one delivery: its event's fields, on the network's amount basis."""
-    basis = network.amount
-    amount = Decimal(event.money[basis]) if basis and basis in (event.money or {}) else event.amount
+    amount, currency = amount_for(event, network)
     coupons = list(event.coupons or [])
     occurred = event.occurred_at or event.received_at
     return {
-        "click_id": event.click_id, "currency": event.currency, "txn_id": event.txn_id,
-        "amount": to_string(amount or Decimal(0), event.currency) if event.currency else "",
+        "click_id": event.click_id, "currency": currency, "txn_id": event.txn_id,
+        "amount": to_string(amount, currency) if currency else "",
         "order_id": event.order_id, "event": event.kind, "refund_id": event.refund_id,
         "coupon": coupons[0] if coupons else "", "coupons": ",".join(coupons),
         "email_sha256": event.email_sha256, "customer_id": event.customer_id,
         "source": event.source, "platform": event.platform, "is_test": int(event.is_test),
         "timestamp": int(occurred.replace(tzinfo=UTC).timestamp()),
+        MESSAGE_ID: message_id(delivery.idempotency_key if delivery else f"test:{event.txn_id}"),
     }
 
 
-def render(network, values: dict) -> Request:
-    """The full request for a network: URL, headers and body."""
-    trusted = {k: str(v) for k, v in network.vars.items()}
-    url = render_url(network.url, values, trusted)
-    headers = {k: render_text(_substitute_vars(v, trusted), values)
-               for k, v in network.headers.items()}
-    body = None
-    if network.method == "POST" and isinstance(network.body, dict):
-        if network.body_format == "form":
-            body = render_form(network.body, values)
-            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        else:
-            body = json.dumps(render_json(network.body, values)).encode()
-            headers.setdefault("Content-Type", "application/json")
-    elif network.method == "POST" and isinstance(network.body, str):
-        body = render_text(network.body, values).encode()
-    return Request(network.method, url, headers, body)
+def amount_for(event, network) -> tuple[Decimal, str]:
+    """The amount on the network's basis and currency; refunds negative where the network says."""
+    money, currency, fallback = event.money or {}, event.currency, event.amount
+    if network.amount_currency == "presentment" and isinstance(money.get("presentment"), dict):
+        money = money["presentment"]
+        currency, fallback = money.get("currency") or currency, _on_basis(money, "net")
+    amount = _on_basis(money, network.amount) if network.amount else None
+    amount = (fallback if amount is None else amount) or Decimal(0)
+    negative = event.kind in REFUND_KINDS and network.refund.mode == "negative_amount"
+    return (-amount if negative else amount), currency
+
+
+def _on_basis(money: dict, basis: str) -> Decimal | None:
+    """total, net, subtotal, or subtotal after discounts; None where the event lacks it."""
+    if basis == "subtotal_after_discounts":
+        if money.get("subtotal") is None:
+            return None
+        return Decimal(money["subtotal"]) - Decimal(money.get("discounts") or 0)
+    value = money.get(basis)
+    return None if value is None else Decimal(value)
+
+
+def message_id(key: str) -> str:
+    """A stable id per delivery (the same on every retry), as Standard Webhooks asks."""
+    return "msg_" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def render(network, values: dict, kind: str = "sale", test: bool = False, now=None) -> Request:
+    """The full request for one conversion: method, URL, headers (auth, signature) and body."""
+    spec = network.spec_for(kind, test)
+    trusted = {k: str(v) for k, v in spec.vars.items()}
+    scope = {**values, **trusted}
+    url = render_url(spec.url, values, trusted)
+    headers = {k: render_text(v, scope) for k, v in spec.headers.items()}
+    headers.update(auth_headers(network.auth, scope))
+    body, content_type = render_body(spec, scope)
+    if content_type:
+        headers.setdefault("Content-Type", content_type)
+    if network.signing and body is not None:
+        headers.update(sign(network.signing, scope, body, now))
+    return Request(spec.method, url, headers, body)
+
+
+def render_body(spec, scope: dict) -> tuple[bytes | None, str]:
+    """The body and its content type, each value encoded for JSON or form."""
+    if spec.method != "POST" or spec.body is None:
+        return None, ""
+    form = spec.body_format == "form"
+    if isinstance(spec.body, dict) and form:
+        return render_form(spec.body, scope), FORM
+    if isinstance(spec.body, dict):
+        return dumps_json(spec.body, scope), JSON
+    encode = _form_slot if form else _json_string_slot
+    return _substitute(spec.body, scope, encode).encode(), FORM if form else JSON
+
+
+def _form_slot(value) -> str:
+    return quote_plus(str(value))
+
+
+def _json_string_slot(value) -> str:
+    """Inside a JSON string literal: quotes and backslashes escaped, nothing can close it."""
+    return json.dumps(str(value))[1:-1]
+
+
+def auth_headers(auth, scope: dict) -> dict:
+    """Authorization (Basic or Bearer) or an API key header."""
+    if auth is None:
+        return {}
+    if auth.type == "basic":
+        pair = f"{render_text(auth.username, scope)}:{render_text(auth.password, scope)}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+    if auth.type == "bearer":
+        return {"Authorization": "Bearer " + render_text(auth.token, scope)}
+    return {render_text(auth.name, scope): render_text(auth.value, scope)}
+
+
+def sign(signing, scope: dict, body: bytes, now=None) -> dict:
+    """Standard Webhooks headers: webhook-id, webhook-timestamp, webhook-signature."""
+    moment = now or datetime.now(UTC)
+    msg_id = scope[MESSAGE_ID]
+    signature = Webhook(render_text(signing.secret, scope)).sign(msg_id, moment, body.decode())
+    return {"webhook-id": msg_id, "webhook-timestamp": str(int(moment.timestamp())),
+            "webhook-signature": signature}

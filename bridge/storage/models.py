@@ -74,6 +74,7 @@ class Event(Base):
     attribution_reason: Mapped[str] = mapped_column(Text, default="")
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
     occurred_at: Mapped[datetime | None] = mapped_column(DateTime)
+    clicked_at: Mapped[datetime | None] = mapped_column(DateTime)  # when the click store knows
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     payload: Mapped[dict | None] = mapped_column(JSON)
 

@@ -1,14 +1,14 @@
 """audit log of manual actions
 
 Revision ID: 0007_audit
-Revises: 0002_clicks
+Revises: 0005_networks
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_audit"
-down_revision = "0002_clicks"
+down_revision = "0005_networks"
 branch_labels = None
 depends_on = None
 
