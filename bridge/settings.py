@@ -15,6 +15,7 @@ from connectors.base import KINDS
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+_PLACEHOLDER = "__bridge_var_"  # ${VAR} while the YAML is parsed (see _protect_variables)
 SECRET_NAME = re.compile(r"secret|token|key|pass|auth|sid|credential", re.IGNORECASE)
 Kind = Literal["sale", "lead", "renewal", "refund", "reversal"]
 
@@ -299,7 +300,7 @@ def _network_problems(config: Config, root, lines) -> list[str]:
 
 def _inline_network_secret(config: Config, path: tuple, raw: str) -> bool:
     """A network credential (auth, key header, declared secret var) typed into the file."""
-    if len(path) < 4 or path[0] != "networks" or not raw or "${" in raw:
+    if len(path) < 4 or path[0] != "networks" or not raw or _PLACEHOLDER in raw:
         return False
     network, key, name = config.networks[path[1]], path[2], str(path[3])
     return ((key == "auth" and name in ("password", "token", "value"))
@@ -313,7 +314,7 @@ def _protect_variables(text: str) -> tuple[str, dict[str, str]]:
     placeholders: dict[str, str] = {}
 
     def hold(match):
-        key = f"__bridge_var_{len(placeholders)}__"
+        key = f"{_PLACEHOLDER}{len(placeholders)}__"
         placeholders[key] = match.group(0)
         return key
 
@@ -330,7 +331,7 @@ def _build(node, path, lines, env, secrets, missing, placeholders):
     if isinstance(node, yaml.SequenceNode):
         return [build(v, i) for i, v in enumerate(node.value)]
     value = yaml.safe_load(yaml.serialize(node))
-    if isinstance(value, str) and "__bridge_var_" in value:
+    if isinstance(value, str) and _PLACEHOLDER in value:
         value = re.sub(r"__bridge_var_\d+__", lambda m: placeholders[m.group(0)], value)
         return _substitute(value, path, env, secrets, missing)
     return value
@@ -355,7 +356,7 @@ def _inline_secrets(root, lines) -> list[str]:
     warnings = []
     for path, raw in _scalars(root, ()):
         key = str(path[-1] if not isinstance(path[-1], int) else path[-2])
-        if SECRET_NAME.search(key) and raw and "__bridge_var_" not in raw:
+        if SECRET_NAME.search(key) and raw and _PLACEHOLDER not in raw:
             warnings.append(f"{_where(path, lines)}: secret written inline; use ${{VAR}} instead")
     return warnings
 

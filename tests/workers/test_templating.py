@@ -5,6 +5,7 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from decimal import Decimal
 
 from bridge.settings import Network
 from workers import templating
@@ -47,10 +48,11 @@ def test_cents_follow_the_currency_exponent():
 
 
 def test_json_body_values_stay_strings_unless_number():
-    body = templating.render_json({"id": "{click_id}", "amount": "{amount|number}",
-                                   "meta": {"note": "x\"}, \"evil\": 1"}}, VALUES)
-    assert body == {"id": "a/b?c=d&e", "amount": 19.99, "meta": {"note": "x\"}, \"evil\": 1"}}
-    assert json.loads(json.dumps(body)) == body
+    template = {"id": "{click_id}", "amount": "{amount|number}",
+                "meta": {"note": "x\"}, \"evil\": 1"}}
+    body = json.loads(templating.dumps_json(template, VALUES), parse_float=Decimal)
+    assert body == {"id": "a/b?c=d&e", "amount": Decimal("19.99"),
+                    "meta": {"note": "x\"}, \"evil\": 1"}}
 
 
 def test_header_values_cannot_inject_lines():
