@@ -1,6 +1,7 @@
 """Which click a conversion belongs to: carried in the order, inherited, stored, or not found."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -17,6 +18,7 @@ class Attribution:
     network: str = ""
     how: str = "none"  # order | subscription | sale | stored | none
     reason: str = ""
+    clicked_at: datetime | None = None  # when the click store knows: each network's window_days
 
 
 def resolve(session, config, source, conversion, sale: Event | None) -> Attribution:
@@ -25,8 +27,10 @@ def resolve(session, config, source, conversion, sale: Event | None) -> Attribut
     if conversion.kind in ("refund", "reversal"):
         return _inherit(sale, "sale", f"no stored sale with txn id {conversion.txn_id}")
     if conversion.click_id:
-        network = clickstore.network_of_click_id(session, conversion.click_id)
-        return Attribution(conversion.click_id, conversion.click_param, network, "order")
+        click = clickstore.click_with_id(session, conversion.click_id)
+        return Attribution(conversion.click_id, conversion.click_param,
+                           click.network if click else "", "order",
+                           clicked_at=click.created_at if click else None)
     if conversion.kind == "renewal":
         first = first_subscription_conversion(session, source.name, conversion.subscription_id)
         return _inherit(first, "subscription", "subscription's first conversion had no click")
@@ -39,13 +43,15 @@ def stored_click(session, conversion) -> Attribution:
     click, reason = clickstore.find(session, keys, conversion.occurred_at or utcnow())
     if click is None:
         return Attribution(reason=reason)
-    return Attribution(click.click_id, click.click_param, click.network, "stored", reason)
+    return Attribution(click.click_id, click.click_param, click.network, "stored", reason,
+                       click.created_at)
 
 
 def _inherit(row: Event | None, how: str, reason: str) -> Attribution:
     if row is None or not row.click_id:
         return Attribution(reason=reason)
-    return Attribution(row.click_id, row.click_param, row.click_network, how)
+    return Attribution(row.click_id, row.click_param, row.click_network, how,
+                       clicked_at=row.clicked_at)
 
 
 def first_subscription_conversion(session, source: str, subscription_id: str) -> Event | None:

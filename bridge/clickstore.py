@@ -123,10 +123,10 @@ def _same_click(session, click: CapturedClick, network: str) -> Click | None:
         Click.visitor_id == click.visitor_id).order_by(Click.id.desc()).limit(1)).first()
 
 
-def network_of_click_id(session, click_id: str) -> str:
-    """The network a stored click with this id was captured for, or ''."""
-    return session.scalar(select(Click.network).where(Click.click_id == click_id)
-                          .order_by(Click.created_at.desc()).limit(1)) or ""
+def click_with_id(session, click_id: str) -> Click | None:
+    """The newest stored click with this id (its network and time), or None."""
+    return session.scalars(select(Click).where(Click.click_id == click_id)
+                           .order_by(Click.created_at.desc()).limit(1)).first()
 
 
 def find(session, keys: dict, at: datetime) -> tuple[Click | None, str]:

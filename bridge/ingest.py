@@ -113,6 +113,7 @@ def _event_row(session, config, source, webhook, conversion: ConversionEvent, ke
     event.click_id, event.click_param, event.click_network = (
         found.click_id, found.click_param, found.network)
     event.attribution, event.attribution_reason = found.how, found.reason
+    event.clicked_at = found.clicked_at
     return event
 
 

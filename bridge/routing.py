@@ -65,9 +65,10 @@ def filter_reason(network, event: Event) -> str:
 
 def outside_window(network, event: Event) -> bool:
     """The network's click window; checked only when the click time is known."""
-    if not network.window_days or event.clicked_at is None or event.occurred_at is None:
+    if not network.window_days or event.clicked_at is None:
         return False
-    return event.occurred_at - event.clicked_at > timedelta(days=network.window_days)
+    converted_at = event.occurred_at or utcnow()
+    return converted_at - event.clicked_at > timedelta(days=network.window_days)
 
 
 def _follow_sale(session, config, event: Event) -> list[Route]:

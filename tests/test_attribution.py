@@ -183,3 +183,13 @@ def test_sweeper_purges_expired_clicks(live):
     Sweeper(live.rt, interval_s=0.2).tick()
     with live.rt.session() as session:
         assert session.scalars(select(Click.click_id)).all() == ["fresh"]
+
+
+def test_an_order_carried_click_older_than_the_networks_window_is_skipped(live, network_server):
+    add_click(live, click_id="A-carried", click_param="aff_a", clicked_at=ago(days=11))
+    convert(live, txn_id="t-carried", click_id="A-carried", click_param="aff_a")
+    with live.rt.session() as session:
+        event = session.scalars(select(Event).where(Event.txn_id == "t-carried")).one()
+        assert event.click_network == "alpha" and event.clicked_at is not None
+        [delivery] = event.deliveries
+        assert delivery.status == "skipped" and "window" in delivery.reason
