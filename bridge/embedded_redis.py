@@ -11,6 +11,15 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 
+URL_FILE = "url"  # where other processes (`bridge status`, `simulate`) find the running one
+
+
+def running_url(data_dir: Path) -> str:
+    """The URL of an embedded Redis that `bridge run` started on this var/ folder, or ''."""
+    path = Path(data_dir) / URL_FILE
+    return path.read_text().strip() if path.exists() else ""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -41,6 +50,7 @@ class EmbeddedRedis:
                 raise RuntimeError(f"embedded redis-server exited; see {self.data_dir}/redis.log")
             try:
                 Redis.from_url(self.url, socket_connect_timeout=0.2).ping()
+                (self.data_dir / URL_FILE).write_text(self.url)
                 return self
             except RedisError:
                 time.sleep(0.05)
@@ -48,6 +58,7 @@ class EmbeddedRedis:
         raise RuntimeError("embedded redis-server did not answer in time")
 
     def stop(self) -> None:
+        (self.data_dir / URL_FILE).unlink(missing_ok=True)
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:

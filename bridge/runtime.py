@@ -9,6 +9,7 @@ from redis import Redis
 from rq import Queue
 
 from bridge import settings
+from bridge.embedded_redis import running_url
 from bridge.storage.db import make_engine, make_sessionmaker
 
 
@@ -36,7 +37,8 @@ class Runtime:
 
     @property
     def redis_url(self) -> str:
-        return self.config.storage.redis_url or os.environ.get("REDIS_URL", "")
+        return (self.config.storage.redis_url or os.environ.get("REDIS_URL", "")
+                or running_url(settings.var_dir() / "redis"))
 
     @cached_property
     def redis(self) -> Redis:

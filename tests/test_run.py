@@ -72,8 +72,11 @@ def test_first_run_demo_loop(fresh_folder):
         assert "demo" in listing and "delivered" in listing, listing
         shown = cli(fresh_folder, "deliveries", "show", "1").stdout
         assert "click_id=abc&amount=19.99&currency=EUR" in shown
+        status = cli(fresh_folder, "status").stdout  # finds the embedded Redis by itself
+        assert "Redis unavailable" not in status and "demo" in status, status
     finally:
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=40)[0]
     assert process.returncode == 0, output
+    assert not (fresh_folder / "var" / "redis" / "url").exists()
     assert "Generated in" in output and "BRIDGE_ADMIN_TOKEN=" in output
