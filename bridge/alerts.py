@@ -76,3 +76,13 @@ def _no_worker_too_long(rt, has_worker: bool) -> bool:
     rt.redis.set(NO_WORKER_SINCE, utcnow().isoformat(), nx=True)
     since = datetime.fromisoformat(rt.redis.get(NO_WORKER_SINCE).decode())
     return utcnow() - since >= timedelta(minutes=rt.config.alerts.no_worker_minutes)
+
+
+def watch(rt, stop, interval_s: float = CHECK_EVERY_S) -> None:
+    """Run check() until stop is set: the web tier's own watch, so "no worker" is noticed even
+    when every worker (and with it the sweeper) is down. Redis keys keep it to one per minute."""
+    while not stop.wait(interval_s):
+        try:
+            check(rt)
+        except Exception:  # an alert must never take the web tier down
+            log.exception("alert check failed")

@@ -28,7 +28,8 @@ def gunicorn_command(port: int, workers: int = 2, threads: int = 8) -> list[str]
     return [sys.executable, "-m", "gunicorn", "bridge.app:create_app()",
             "--bind", f"0.0.0.0:{port}", "--workers", str(workers), "--threads", str(threads),
             "--worker-class", "gthread", "--graceful-timeout", "20", "--timeout", "60",
-            "--access-logfile", "-", "--log-level", "warning"]
+            "--access-logfile", "-", "--log-level", "warning",
+            "--config", "python:bridge.gunicorn_hooks"]
 
 
 def run(port: int, echo=print) -> int:

@@ -204,7 +204,7 @@ def _merge(base: RequestSpec, layers: list[RequestSpec]) -> RequestSpec:
 class Alerts(Strict):
     webhook_url: str = ""
     accuracy_threshold: float = Field(0.95, ge=0, le=1)
-    no_worker_minutes: int = Field(5, ge=1)
+    no_worker_minutes: int = Field(5, ge=0)
     debounce_minutes: int = Field(60, ge=1)
 
 

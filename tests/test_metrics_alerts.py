@@ -113,3 +113,27 @@ def test_no_worker_for_n_minutes_and_accuracy_alerts(write_config, database_url,
         texts = [json.loads(r.body)["text"] for r in slack.wait_for(2)]
         assert "delivered in 24 h" in texts[0] and "/admin/accuracy" in texts[0]
         assert "no worker has run for 1 minutes" in texts[1]
+
+
+def test_the_web_tier_alerts_when_no_worker_runs(write_config, database_url, redis_url, redis,
+                                                 network_server):
+    """Every worker down (so no sweeper either): gunicorn's own watch still raises the alert."""
+    from bridge.embedded_redis import free_port
+    from bridge.runner import gunicorn_command
+    from tests.test_run import wait_ready
+
+    with NetworkServer() as slack:
+        config = base_config(database_url, redis_url, network_server.url)
+        config["alerts"] = {"webhook_url": slack.url + "/hook", "no_worker_minutes": 0}
+        write_config(config)
+        port = free_port()
+        env = {**os.environ, "BRIDGE_ALERT_WATCH_S": "0.3"}
+        web = subprocess.Popen(gunicorn_command(port, workers=1, threads=2), env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_ready(f"http://127.0.0.1:{port}", web)
+            [alert] = slack.wait_for(1, timeout_s=15)
+        finally:
+            web.terminate()
+            web.wait(30)
+    assert "no worker has run for 0 minutes" in json.loads(alert.body)["text"]
