@@ -5,11 +5,21 @@ import binascii
 import hashlib
 import hmac
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from connectors.base import (ConversionEvent, Money, Webhook, email_sha256, find_click, header,
-                             id_string, load_json, query_pairs, require)
+from connectors.base import (
+    ConversionEvent,
+    Money,
+    Webhook,
+    email_sha256,
+    find_click,
+    header,
+    id_string,
+    load_json,
+    query_pairs,
+    require,
+)
 from connectors.errors import IgnoredEventError, InvalidPayloadError, SignatureError
 from connectors.money import currency_code, from_string
 
@@ -215,12 +225,12 @@ def parse_time(value) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value)
     except ValueError:
         return None
     if moment.tzinfo is None:
         return moment
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _text(value) -> str:

@@ -8,10 +8,19 @@ import re
 from datetime import datetime
 from decimal import Decimal
 
-from connectors.base import (ConversionEvent, Money, Webhook, email_sha256, find_click, header,
-                             id_string, load_json, query_pairs, require)
-from connectors.errors import (IgnoredEventError, InvalidPayloadError, PingError,
-                               SignatureError)
+from connectors.base import (
+    ConversionEvent,
+    Money,
+    Webhook,
+    email_sha256,
+    find_click,
+    header,
+    id_string,
+    load_json,
+    query_pairs,
+    require,
+)
+from connectors.errors import IgnoredEventError, InvalidPayloadError, PingError, SignatureError
 from connectors.money import currency_code, from_string
 
 TOPICS_TO_REGISTER = ["order.created", "order.updated", "order.deleted"]
