@@ -122,5 +122,9 @@ from bridge import cli_deliveries  # noqa: E402  (registers `deliveries` and `ne
 
 cli_deliveries.register(main, _runtime)
 
+from bridge import cli_connect  # noqa: E402  (registers `connect` and `reconcile`)
+
+cli_connect.register(main, _runtime)
+
 if __name__ == "__main__":
     main()
