@@ -38,28 +38,33 @@ def connect(source, webhook_url: str, check: bool = False) -> list[str]:
 
 
 def _connect(api, source, webhook_url: str, check: bool) -> list[str]:
-    needed = events_to_register(source)
     endpoints = api.v1.webhook_endpoints.list(params={"limit": 100}).data
     mine = [e for e in endpoints if e.url == webhook_url
             or e.url.rstrip("/").endswith(f"/webhooks/{source.name}")]
     if mine:
-        endpoint = mine[0]
-        have = set(endpoint.enabled_events)
-        missing = [] if "*" in have else [e for e in needed if e not in have]
-        if endpoint.url == webhook_url and not missing and endpoint.status == "enabled":
-            return [f"ok       endpoint {endpoint.id} → {webhook_url}"]
-        if check:
-            return [f"missing  events {', '.join(missing) or '-'} on endpoint {endpoint.id} "
-                    f"({endpoint.status}, {endpoint.url})"]
-        api.v1.webhook_endpoints.update(endpoint.id, params={
-            "url": webhook_url, "enabled_events": sorted(have | set(needed)), "disabled": False})
-        return [f"updated  endpoint {endpoint.id} → {webhook_url} (secret unchanged)"]
+        return _update(api, mine[0], events_to_register(source), webhook_url, check)
     if check:
         return [f"missing  endpoint for {webhook_url}"]
     created = api.v1.webhook_endpoints.create(params={
-        "url": webhook_url, "enabled_events": needed, "description": "Postback Bridge"})
+        "url": webhook_url, "enabled_events": events_to_register(source),
+        "description": "Postback Bridge"})
     return [f"created  endpoint {created.id} → {webhook_url}",
             f"secret   {created.secret}   (put it in the variable behind this source's `secret`)"]
+
+
+def _update(api, endpoint, needed: list[str], webhook_url: str, check: bool) -> list[str]:
+    """Our endpoint: add missing events, move it to our URL, enable it; the secret stays."""
+    have = set(endpoint.enabled_events)
+    missing = [] if "*" in have else [e for e in needed if e not in have]
+    if endpoint.url == webhook_url and not missing and endpoint.status == "enabled":
+        return [f"ok       endpoint {endpoint.id} → {webhook_url}"]
+    if check:
+        return [(f"missing  events {', '.join(missing) or '-'} on endpoint {endpoint.id} "
+                 f"({endpoint.status}, {endpoint.url})")]
+    events = ["*"] if "*" in have else sorted(have | set(needed))
+    api.v1.webhook_endpoints.update(endpoint.id, params={
+        "url": webhook_url, "enabled_events": events, "disabled": False})
+    return [f"updated  endpoint {endpoint.id} → {webhook_url} (secret unchanged)"]
 
 
 def events_since(source, since: datetime):
