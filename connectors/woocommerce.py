@@ -28,6 +28,8 @@ IGNORED_TOPICS = {"order.restored", "customer.created", "customer.updated", "cus
                   "product.created", "product.updated", "product.deleted", "coupon.created",
                   "coupon.updated", "coupon.deleted"}
 SESSION_ENTRY_KEY = "wc_order_attribution_session_entry"
+# WooCommerce orders have no test flag: `bridge simulate` marks its orders with this meta key.
+TEST_META_KEY = "_postback_bridge_test"
 _PING = re.compile(rb"^webhook_id=\d+$")
 
 
@@ -121,6 +123,7 @@ def _sale(order: dict, click_params) -> ConversionEvent:
         money=money, click_id=click_id, click_param=param, coupons=_coupons(order),
         email_sha256=email_sha256(billing.get("email")),
         customer_id=_customer(order.get("customer_id")), cart_token=_text(order.get("cart_hash")),
+        is_test=any(m.get("key") == TEST_META_KEY for m in _meta(order)),
         occurred_at=parse_time(order.get("date_paid_gmt") or order.get("date_created_gmt")))
 
 
@@ -150,13 +153,17 @@ def _deleted(order: dict, source, click_params) -> list[ConversionEvent]:
 
 def order_click(order: dict, click_params) -> tuple[str, str]:
     """A meta_data key (leading underscore or not), then the attribution session-entry query."""
-    meta = [m for m in order.get("meta_data") or [] if isinstance(m, dict)]
+    meta = _meta(order)
     found = find_click([(m.get("key"), m.get("value")) for m in meta], click_params)
     if found[0]:
         return found
     entry = next((m.get("value") for m in meta
                   if str(m.get("key", "")).lstrip("_") == SESSION_ENTRY_KEY), None)
     return find_click(query_pairs(entry), click_params)
+
+
+def _meta(order: dict) -> list[dict]:
+    return [m for m in order.get("meta_data") or [] if isinstance(m, dict)]
 
 
 def _refunds(order: dict) -> list[dict]:
