@@ -124,7 +124,10 @@ def orders_since(source, since: datetime):
     params = {"status": "any", "limit": 250, "updated_at_min": since.isoformat() + "Z"}
     headers = {"X-Shopify-Access-Token": source.admin_token, "Accept": "application/json"}
     while url:
-        response = requests.get(url, params=params, headers=headers, timeout=TIMEOUT_S)
+        try:
+            response = requests.get(url, params=params, headers=headers, timeout=TIMEOUT_S)
+        except requests.RequestException as exc:
+            raise ShopifyAPIError(f"GET orders: {exc}") from None
         if not response.ok:
             raise ShopifyAPIError(f"GET orders: HTTP {response.status_code}")
         yield from load_json(response.content).get("orders") or []  # exact ids, Decimal numbers

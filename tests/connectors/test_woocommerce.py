@@ -161,3 +161,13 @@ def test_escaped_slashes_are_signed_as_sent(shop_client, shops):
     raw = ev.fixture("woocommerce", "order.updated__session_entry_click")
     assert b"\\/" in raw
     assert ev.post_woo(shop_client, raw, topic="order.updated").json["status"] == "accepted"
+
+
+@pytest.mark.parametrize("platform", ["shopify", "woocommerce"])
+def test_an_empty_secret_is_a_config_error(write_config, shop_config, platform):
+    from bridge.settings import ConfigError
+    config = shop_config()
+    [source] = [s for s in config["sources"] if s["platform"] == platform]
+    source["secret"] = ["${TEST_UNSET_SECRET:-}", ""]
+    with pytest.raises(ConfigError, match=r"secret.*is empty"):
+        write_config(config)
