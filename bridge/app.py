@@ -4,7 +4,7 @@ import logging
 
 from flask import Flask
 
-from bridge import demo, errors, health, logs, runtime, webhooks
+from bridge import admin, api, clicks, demo, errors, health, logs, metrics, runtime, webhooks
 
 
 def create_app(rt: runtime.Runtime | None = None) -> Flask:
@@ -14,8 +14,9 @@ def create_app(rt: runtime.Runtime | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(RUNTIME=rt, MAX_CONTENT_LENGTH=rt.config.server.max_body_bytes,
                       SECRET_KEY=rt.config.server.secret_key or None)
-    for blueprint in (webhooks.bp, health.bp, demo.bp):
+    for blueprint in (webhooks.bp, health.bp, demo.bp, clicks.bp, api.bp, metrics.bp):
         app.register_blueprint(blueprint)
+    admin.register(app)
     errors.register(app)
     for warning in rt.loaded.warnings:
         logging.getLogger("bridge.config").warning(warning)

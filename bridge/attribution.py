@@ -1,10 +1,11 @@
-"""Which click a conversion belongs to: carried in the order, inherited, or not found."""
+"""Which click a conversion belongs to: carried in the order, inherited, stored, or not found."""
 
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from bridge.storage.models import Event
+from bridge import clickstore
+from bridge.storage.models import Event, utcnow
 
 SALE_KINDS = ("sale", "lead", "renewal")
 
@@ -14,20 +15,31 @@ class Attribution:
     click_id: str = ""
     click_param: str = ""
     network: str = ""
-    how: str = "none"  # order | subscription | sale | none
+    how: str = "none"  # order | subscription | sale | stored | none
     reason: str = ""
 
 
 def resolve(session, config, source, conversion, sale: Event | None) -> Attribution:
-    """A click id carried in the order wins; renewals and refunds inherit their sale's click."""
+    """A click id carried in the order wins; renewals and refunds inherit their sale's click;
+    else the click store (last click, by visitor, cart/checkout, customer, email)."""
     if conversion.kind in ("refund", "reversal"):
         return _inherit(sale, "sale", f"no stored sale with txn id {conversion.txn_id}")
     if conversion.click_id:
-        return Attribution(conversion.click_id, conversion.click_param, "", "order")
+        network = clickstore.network_of_click_id(session, conversion.click_id)
+        return Attribution(conversion.click_id, conversion.click_param, network, "order")
     if conversion.kind == "renewal":
         first = first_subscription_conversion(session, source.name, conversion.subscription_id)
         return _inherit(first, "subscription", "subscription's first conversion had no click")
-    return Attribution(reason="no click id in the order")
+    return stored_click(session, conversion)
+
+
+def stored_click(session, conversion) -> Attribution:
+    """The most recent click unexpired when the order was placed, found by the order's keys."""
+    keys = {key: getattr(conversion, key, "") for key in clickstore.LOOKUP_KEYS}
+    click, reason = clickstore.find(session, keys, conversion.occurred_at or utcnow())
+    if click is None:
+        return Attribution(reason=reason)
+    return Attribution(click.click_id, click.click_param, click.network, "stored", reason)
 
 
 def _inherit(row: Event | None, how: str, reason: str) -> Attribution:

@@ -25,10 +25,11 @@ def main():
 
 
 @main.command()
-@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", 8000)))
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "8000")))
 def run(port):
     """Web, worker and sweeper (and an embedded Redis when REDIS_URL is unset)."""
     from bridge import firstrun, runner
+    runner.prepare_metrics_dir()
     os.environ["PORT"] = str(port)
     os.environ.setdefault("PUBLIC_URL", f"http://127.0.0.1:{port}")
     firstrun.prepare(click.echo)
@@ -37,11 +38,12 @@ def run(port):
 
 
 @main.command()
-@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", 8000)))
-@click.option("--workers", type=int, default=lambda: int(os.environ.get("WEB_CONCURRENCY", 2)))
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "8000")))
+@click.option("--workers", type=int, default=lambda: int(os.environ.get("WEB_CONCURRENCY", "2")))
 def web(port, workers):
     """The web tier alone (gunicorn), for hosts that run it apart (Procfile `web`)."""
     from bridge import runner
+    runner.prepare_metrics_dir()
     _migrate(_runtime())
     command = runner.gunicorn_command(port, workers)
     os.execv(command[0], command)
@@ -52,6 +54,8 @@ def web(port, workers):
 @click.option("--no-sweeper", is_flag=True, help="Do not run the sweeper in this process.")
 def worker(burst, no_sweeper):
     """An RQ worker for postbacks, with the sweeper (Procfile `worker`)."""
+    from bridge.runner import prepare_metrics_dir
+    prepare_metrics_dir()
     from workers import runner
     sys.exit(runner.work(_runtime(), burst=burst, sweeper=not no_sweeper))
 
@@ -118,9 +122,14 @@ def simulate(source, click_id, amount, currency, url):
     sys.exit(0 if response.ok else 1)
 
 
-from bridge import cli_deliveries  # noqa: E402  (registers `deliveries` and `networks`)
+from bridge import cli_deliveries, cli_status
 
 cli_deliveries.register(main, _runtime)
+cli_status.register(main, _runtime)
+
+from bridge import cli_clicks  # noqa: E402  (registers `clicks` and `conversions`)
+
+cli_clicks.register(main, _runtime)
 
 from bridge import cli_connect  # noqa: E402  (registers `connect` and `reconcile`)
 

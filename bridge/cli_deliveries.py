@@ -5,8 +5,8 @@ from datetime import datetime
 import click
 from sqlalchemy import select
 
-from bridge.storage.models import (DEAD, DELIVERED, PENDING, REJECTED, Delivery, NetworkState,
-                                   utcnow)
+from bridge import audit
+from bridge.storage.models import DEAD, DELIVERED, PENDING, REJECTED, Delivery, NetworkState, utcnow
 
 REPLAYABLE = (DEAD, REJECTED)
 
@@ -67,6 +67,7 @@ def register(main, runtime_factory) -> None:
                 raise click.ClickException(f"delivery {delivery_id} is {d.status}, not dead "
                                            "or rejected")
             restart(d, "retry requested")
+            audit.record(session, audit.cli_actor(), "retry", f"delivery {delivery_id}")
         click.echo(f"delivery {delivery_id} will be sent again")
 
     @deliveries.command()
@@ -78,12 +79,12 @@ def register(main, runtime_factory) -> None:
         rt = runtime_factory()
         statuses = REPLAYABLE + ((DELIVERED,) if include_delivered else ())
         with rt.session() as session:
-            rows = session.scalars(select(Delivery).where(
-                Delivery.network == network, Delivery.created_at >= since,
-                Delivery.status.in_(statuses))).all()
+            rows = replayable(session, network, since, None, statuses)
             with click.progressbar(rows, label="replaying") as bar:
                 for d in bar:
                     restart(d, "replay requested")
+            audit.record(session, audit.cli_actor(), "replay", f"network {network}",
+                         f"since {since:%Y-%m-%d %H:%M}: {len(rows)} deliveries")
         click.echo(f"{len(rows)} deliveries will be sent again")
 
     @main.group()
@@ -103,6 +104,16 @@ def register(main, runtime_factory) -> None:
         _set_paused(runtime_factory(), name, False, "")
 
 
+def replayable(session, network: str, since: datetime, until: datetime | None,
+               statuses=REPLAYABLE) -> list[Delivery]:
+    """A network's deliveries created in [since, until) whose status a replay re-sends."""
+    query = select(Delivery).where(Delivery.network == network, Delivery.created_at >= since,
+                                   Delivery.status.in_(statuses))
+    if until is not None:
+        query = query.where(Delivery.created_at < until)
+    return list(session.scalars(query.order_by(Delivery.id)))
+
+
 def restart(delivery: Delivery, reason: str) -> None:
     """A new round: due now, with the network's full attempt budget."""
     now = utcnow()
@@ -118,4 +129,6 @@ def _set_paused(rt, name: str, paused: bool, reason: str) -> None:
         state = session.get(NetworkState, name) or NetworkState(name=name)
         state.paused, state.reason, state.consecutive_failures = paused, reason, 0
         session.add(state)
+        audit.record(session, audit.cli_actor(), "pause" if paused else "resume",
+                     f"network {name}", reason)
     click.echo(f"network {name} {'paused' if paused else 'resumed'}")

@@ -17,6 +17,18 @@ class UnknownSourceError(Exception):
     """No source of that name in the config."""
 
 
+class InvalidInputError(ValueError):
+    """A click or conversion from a browser or a merchant's backend that cannot be used."""
+
+
+class UnauthorizedError(Exception):
+    """Missing or wrong api token."""
+
+
+class RateLimitedError(Exception):
+    """Too many requests from one address this minute."""
+
+
 def answer(code: int, **body):
     response = jsonify(body)
     response.status_code = code
@@ -28,6 +40,9 @@ def register(app) -> None:
     app.register_error_handler(UnknownSourceError, lambda e: answer(404, error="unknown source"))
     app.register_error_handler(SignatureError, _bad_signature)
     app.register_error_handler(RequestEntityTooLarge, _too_large)
+    app.register_error_handler(InvalidInputError, lambda e: answer(400, error=str(e)))
+    app.register_error_handler(UnauthorizedError, lambda e: answer(401, error=str(e)))
+    app.register_error_handler(RateLimitedError, _rate_limited)
     app.register_error_handler(OperationalError, _database_down)
     app.register_error_handler(DBAPIError, _database_down)
     app.register_error_handler(HTTPException, lambda e: answer(e.code, error=e.name.lower()))
@@ -35,12 +50,18 @@ def register(app) -> None:
 
 
 def _bad_signature(error: SignatureError):
-    log.info("webhook rejected: %s", error)
+    log.info("webhook result=bad_signature reason=%r", str(error)[:200])
     return answer(401, error="invalid signature", detail=str(error)[:200])
 
 
 def _too_large(_error):
     return answer(413, error="body too large")
+
+
+def _rate_limited(_error):
+    response = answer(429, error="too many requests, slow down")
+    response.headers["Retry-After"] = "60"
+    return response
 
 
 def _database_down(error):

@@ -1,4 +1,4 @@
-"""First `bridge run` on a fresh clone: a config from the example, demo secrets in var/bridge.env."""
+"""First `bridge run` on a fresh clone: config from the example, demo secrets in var/bridge.env."""
 
 import os
 import secrets
@@ -17,7 +17,7 @@ GENERATED = {
 
 
 def prepare(echo=print) -> None:
-    """Create what a first run needs; print new secrets once. Never invents a real store's secret."""
+    """Create what a first run needs; print new secrets once. Never a real store's secret."""
     var = settings.var_dir()
     var.mkdir(parents=True, exist_ok=True)
     os.chmod(var, 0o700)

@@ -1,4 +1,4 @@
-"""One webhook into SQL in one transaction: events, attribution, deliveries. The commit is the ack."""
+"""One webhook into SQL in one transaction: events, attribution, deliveries; the commit acks."""
 
 import hashlib
 from dataclasses import dataclass, field
@@ -12,7 +12,6 @@ from bridge.queue import QUEUE_LEASE
 from bridge.storage.models import PENDING, Event, utcnow
 from connectors.base import ConversionEvent, Webhook
 from connectors.money import quantize
-
 
 
 @dataclass
@@ -49,7 +48,7 @@ def store_unusable(runtime, source, status: str, error, raw_body: bytes) -> None
 
 
 def _store(session, config, source, webhook: Webhook) -> Stored:
-    stored = Stored(duplicate=True)
+    stored, twins = Stored(duplicate=True), []
     many = len(webhook.conversions) > 1
     for conversion in webhook.conversions:
         key = f"{webhook.event_id}#{conversion.refund_id}" if many else webhook.event_id
@@ -57,20 +56,33 @@ def _store(session, config, source, webhook: Webhook) -> Stored:
             continue
         stored.duplicate = False
         event = _event_row(session, config, source, webhook, conversion, key)
-        session.add(event)
-        session.flush()
-        stored.event_ids.append(event.id)
-        if event.status == "accepted":
-            _add_deliveries(session, config, event)
+        if event.status == "duplicate":
+            twins.append(event)
+            continue
+        _add(session, config, event, stored)
+    if twins and not stored.event_ids:
+        _add(session, config, twins[0], stored)  # keep one trace of a webhook that added nothing
+    _mark_due(session, stored)
+    return stored
+
+
+def _add(session, config, event: Event, stored: Stored) -> None:
+    session.add(event)
+    session.flush()
+    stored.event_ids.append(event.id)
+    if event.status == "accepted":
+        _add_deliveries(session, config, event)
+
+
+def _mark_due(session, stored: Stored) -> None:
+    """Deliveries due now get a short queue lease; the caller enqueues them after the commit."""
     session.flush()
     now = utcnow()
     for event_id in stored.event_ids:
-        event = session.get(Event, event_id)
-        for delivery in event.deliveries:
+        for delivery in session.get(Event, event_id).deliveries:
             if delivery.status == PENDING and delivery.next_attempt_at <= now:
                 delivery.lease_until = now + QUEUE_LEASE
                 stored.due.append((delivery.id, delivery.attempts))
-    return stored
 
 
 def _old_news(session, source, webhook: Webhook, conversion: ConversionEvent) -> bool:

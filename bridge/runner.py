@@ -1,6 +1,7 @@
-"""`bridge run`: embedded Redis when REDIS_URL is unset, then web (gunicorn) and worker processes."""
+"""`bridge run`: embedded Redis when REDIS_URL is unset, then web (gunicorn) and worker."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -8,6 +9,19 @@ import time
 
 from bridge import settings
 from bridge.embedded_redis import EmbeddedRedis
+
+
+def prepare_metrics_dir() -> None:
+    """Point PROMETHEUS_MULTIPROC_DIR at var/prometheus when the operator did not set it.
+
+    It must be set before prometheus_client is imported, so `bridge run/web/worker` call this
+    first; the processes they start inherit it. Files of a previous run are removed."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    path = settings.var_dir() / "prometheus"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path.resolve())
 
 
 def gunicorn_command(port: int, workers: int = 2, threads: int = 8) -> list[str]:

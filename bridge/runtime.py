@@ -7,7 +7,6 @@ from functools import cached_property
 
 from redis import Redis
 from rq import Queue
-from sqlalchemy.orm import Session
 
 from bridge import settings
 from bridge.storage.db import make_engine, make_sessionmaker

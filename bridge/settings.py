@@ -14,7 +14,7 @@ from connectors.base import KINDS
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-SECRET_NAME = re.compile(r"secret|token|key|pass|auth|sid|credential", re.I)
+SECRET_NAME = re.compile(r"secret|token|key|pass|auth|sid|credential", re.IGNORECASE)
 Kind = Literal["sale", "lead", "renewal", "refund", "reversal"]
 
 
@@ -46,12 +46,14 @@ class Attribution(Strict):
     click_params: list[str] = ["click_id"]
     redirect_hosts: list[str] = []
     store_origins: list[str] = []
+    consent_mode: bool = False  # the snippet sets nothing until the page signals consent
+    rate_limit_per_minute: int = Field(120, ge=0)  # per IP on /c and /clicks; 0 = off
 
 
 class Source(Strict):
     name: str = Field(pattern=NAME)
-    platform: Literal["stripe", "shopify", "woocommerce"]
-    secret: list[str]
+    platform: Literal["stripe", "shopify", "woocommerce", "api"]
+    secret: list[str] = Field(default_factory=list, validate_default=True)
     amount: Literal["net", "total"] = "net"
     topics: dict[str, Kind | Literal["ignore"]] = {}
     click_params: list[str] = []
@@ -71,10 +73,10 @@ class Source(Strict):
 
     @field_validator("secret", mode="before")
     @classmethod
-    def _secret_list(cls, value):
+    def _secret_list(cls, value, info):
         values = value if isinstance(value, list) else [value]
         secrets = [str(v) for v in values if v not in (None, "")]
-        if not secrets:
+        if not secrets and info.data.get("platform") != "api":  # api: the api token signs
             raise ValueError("is empty: a webhook secret is required (never 'accept everything')")
         return secrets
 
@@ -119,6 +121,8 @@ class Network(Strict):
 class Alerts(Strict):
     webhook_url: str = ""
     accuracy_threshold: float = Field(0.95, ge=0, le=1)
+    no_worker_minutes: int = Field(5, ge=1)
+    debounce_minutes: int = Field(60, ge=1)
 
 
 class Worker(Strict):
@@ -177,7 +181,7 @@ def load(path: Path | None = None, env: dict | None = None) -> Loaded:
     path = Path(path or config_path())
     env = dict(os.environ if env is None else env)
     try:
-        text = path.read_text()
+        text, placeholders = _protect_variables(path.read_text())
         root = yaml.compose(text)
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read ({exc.strerror})"]) from None
@@ -186,7 +190,7 @@ def load(path: Path | None = None, env: dict | None = None) -> Loaded:
     lines: dict[tuple, int] = {}
     secrets: set[str] = set()
     missing: list[str] = []
-    data = _build(root, (), lines, env, secrets, missing) if root is not None else {}
+    data = _build(root, (), lines, env, secrets, missing, placeholders) if root else {}
     problems = []
     try:
         config = Config.model_validate(data or {})
@@ -197,18 +201,30 @@ def load(path: Path | None = None, env: dict | None = None) -> Loaded:
     return Loaded(config, path, {s for s in secrets if len(s) >= 4}, _inline_secrets(root, lines))
 
 
-def _build(node, path, lines, env, secrets, missing):
+def _protect_variables(text: str) -> tuple[str, dict[str, str]]:
+    """${VAR} → a plain-scalar placeholder, so `[${A}, ${B:-}]` is valid YAML (braces are not)."""
+    placeholders: dict[str, str] = {}
+
+    def hold(match):
+        key = f"__bridge_var_{len(placeholders)}__"
+        placeholders[key] = match.group(0)
+        return key
+
+    return _VAR.sub(hold, text), placeholders
+
+
+def _build(node, path, lines, env, secrets, missing, placeholders):
     """YAML node tree to plain data, recording each key path's line and substituting ${VAR}."""
     lines[path] = node.start_mark.line + 1
+    build = lambda child, key: _build(child, path + (key,), lines, env, secrets, missing,
+                                      placeholders)
     if isinstance(node, yaml.MappingNode):
-        return {
-            k.value: _build(v, path + (k.value,), lines, env, secrets, missing)
-            for k, v in node.value
-        }
+        return {k.value: build(v, k.value) for k, v in node.value}
     if isinstance(node, yaml.SequenceNode):
-        return [_build(v, path + (i,), lines, env, secrets, missing) for i, v in enumerate(node.value)]
+        return [build(v, i) for i, v in enumerate(node.value)]
     value = yaml.safe_load(yaml.serialize(node))
-    if isinstance(value, str) and "${" in value:
+    if isinstance(value, str) and "__bridge_var_" in value:
+        value = re.sub(r"__bridge_var_\d+__", lambda m: placeholders[m.group(0)], value)
         return _substitute(value, path, env, secrets, missing)
     return value
 
@@ -232,7 +248,7 @@ def _inline_secrets(root, lines) -> list[str]:
     warnings = []
     for path, raw in _scalars(root, ()):
         key = str(path[-1] if not isinstance(path[-1], int) else path[-2])
-        if SECRET_NAME.search(key) and raw and "${" not in raw:
+        if SECRET_NAME.search(key) and raw and "__bridge_var_" not in raw:
             warnings.append(f"{_where(path, lines)}: secret written inline; use ${{VAR}} instead")
     return warnings
 

@@ -4,10 +4,10 @@ import logging
 
 from flask import Blueprint, current_app, request
 
-from bridge import ingest, queue
+from bridge import ingest, metrics, queue, signature_failures
 from bridge.errors import UnknownSourceError, answer
 from connectors import CONNECTORS
-from connectors.errors import IgnoredEventError, InvalidPayloadError, PingError
+from connectors.errors import IgnoredEventError, InvalidPayloadError, PingError, SignatureError
 
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger("bridge.webhooks")
@@ -17,29 +17,35 @@ log = logging.getLogger("bridge.webhooks")
 def receive(name: str):
     runtime = current_app.config["RUNTIME"]
     source = runtime.config.source(name)
-    if source is None:
+    if source is None or source.platform not in CONNECTORS:  # api sources take no webhooks
         raise UnknownSourceError(name)
     raw_body = request.get_data(cache=True)  # before anything touches request.form
     connector = CONNECTORS[source.platform]
     try:
         connector.verify(raw_body, request.headers, source)
         webhook = connector.parse(raw_body, request.headers, source, click_params(runtime))
+    except SignatureError:
+        signature_failures.note(runtime, name)
+        metrics.webhook(name, "bad_signature")
+        raise
     except PingError:
+        metrics.webhook(name, "ping")
         return answer(200, status="ping")
     except (IgnoredEventError, InvalidPayloadError) as error:
         return _unusable(runtime, source, error, raw_body)
     stored = ingest.store_webhook(runtime, source, webhook)
     queue.enqueue(runtime.queue_or_none(), stored.due)
+    result = "duplicate" if stored.duplicate else "accepted"
+    metrics.webhook(name, result)
     log.info("webhook source=%s event=%s topic=%s result=%s deliveries=%d", name,
-             webhook.event_id, webhook.topic, "duplicate" if stored.duplicate else "accepted",
-             len(stored.due))
-    return answer(200, status="duplicate" if stored.duplicate else "accepted",
-                  events=stored.event_ids)
+             webhook.event_id, webhook.topic, result, len(stored.due))
+    return answer(200, status=result, events=stored.event_ids)
 
 
 def _unusable(runtime, source, error, raw_body):
     status = "invalid" if isinstance(error, InvalidPayloadError) else "ignored"
     ingest.store_unusable(runtime, source, status, error, raw_body)
+    metrics.webhook(source.name, status)
     log.info("webhook source=%s event=%s topic=%s result=%s reason=%s", source.name,
              error.event_id, error.topic, status, error)
     return answer(200, status=status, reason=str(error)[:200])

@@ -3,7 +3,7 @@
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlsplit
 
@@ -50,6 +50,7 @@ class ConversionEvent:
     customer_id: str = ""
     cart_token: str = ""
     checkout_token: str = ""
+    visitor_id: str = ""  # the storefront snippet's first-party id, when the order carries it
     subscription_id: str = ""
     is_test: bool = False
     occurred_at: datetime | None = None
@@ -152,7 +153,7 @@ def from_unix(seconds) -> datetime | None:
     """Unix seconds to a naive UTC datetime."""
     if isinstance(seconds, bool) or not isinstance(seconds, int):
         return None
-    return datetime.fromtimestamp(seconds, timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
 
 
 def header(headers, name: str) -> str:

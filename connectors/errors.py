@@ -1,4 +1,4 @@
-"""What a connector can say about a request. No HTTP here: bridge/errors.py maps these to answers."""
+"""What a connector can say about a request. No HTTP here: bridge/errors.py maps them."""
 
 
 class ConnectorError(Exception):

@@ -1,11 +1,21 @@
-"""Stripe: Stripe-Signature verified by the stripe library; Checkout, invoices, refunds, disputes."""
+"""Stripe: signatures verified by the stripe library; Checkout, invoices, refunds, disputes."""
 
 from dataclasses import replace
 
 import stripe
 
-from connectors.base import (ConversionEvent, Money, Webhook, email_sha256, find_click, from_unix,
-                             header, id_string, load_json, require)
+from connectors.base import (
+    ConversionEvent,
+    Money,
+    Webhook,
+    email_sha256,
+    find_click,
+    from_unix,
+    header,
+    id_string,
+    load_json,
+    require,
+)
 from connectors.errors import IgnoredEventError, InvalidPayloadError, SignatureError
 from connectors.money import currency_code, from_minor
 
@@ -115,8 +125,10 @@ def _invoice_paid(invoice, source, click_params):
     net = invoice.get("total_excluding_tax")
     money = Money(total=total, net=_amount(net, currency) if isinstance(net, int) else total - tax,
                   subtotal=_amount(invoice.get("subtotal"), currency), tax=tax)
+    click_id, param = find_click(_subscription_metadata(invoice).items(), click_params)
     return [ConversionEvent(
-        kind="renewal", txn_id=id_string(_invoice_payment_intent(invoice) or invoice["id"]),
+        kind="renewal", click_id=click_id, click_param=param,
+        txn_id=id_string(_invoice_payment_intent(invoice) or invoice["id"]),
         order_id=id_string(require(invoice, "id")), currency=currency, money=money,
         customer_id=_string(invoice.get("customer")), subscription_id=subscription,
         email_sha256=email_sha256(invoice.get("customer_email")),
@@ -127,6 +139,14 @@ def _invoice_subscription(invoice) -> str:
     """Top-level before API 2025-03 (basil); under parent.subscription_details since."""
     parent = (invoice.get("parent") or {}).get("subscription_details") or {}
     return _string(invoice.get("subscription") or parent.get("subscription"))
+
+
+def _subscription_metadata(invoice) -> dict:
+    """Metadata set through subscription_data.metadata at checkout: a renewal's own click id."""
+    parent = (invoice.get("parent") or {}).get("subscription_details") or {}
+    details = parent or invoice.get("subscription_details") or {}
+    metadata = details.get("metadata") if isinstance(details, dict) else None
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def _invoice_payment_intent(invoice) -> str:

@@ -92,6 +92,8 @@ def base_config(database_url: str, redis_url: str, network_url: str, **overrides
                                  "&currency={currency}&txn_id={txn_id}&event={event}",
             "retry": {"max_attempts": 3, "first_delay_s": 0, "max_delay_s": 1, "max_age_h": 1},
             "timeout_s": 3,
+            "click_params": ["irclickid"],
+            "send_test": True,
         }],
         "worker": {"sweep_interval_s": 0.2, "queue": "test-postbacks"},
     }

@@ -8,6 +8,7 @@ from datetime import timedelta
 import requests
 from sqlalchemy import or_, update
 
+from bridge import alerts, metrics
 from bridge import runtime as runtime_module
 from bridge.storage.models import (DEAD, DELIVERED, DUE_STATUSES, PENDING, REJECTED, RETRYING,
                                    SENDING, SKIPPED, Attempt, Delivery, NetworkState, utcnow)
@@ -128,9 +129,21 @@ def _record(rt, delivery_id: int, network, outcome: classify.Outcome, attempt: A
             delivery.next_attempt_at = utcnow() + timedelta(seconds=network.retry.first_delay_s)
         else:
             _schedule_retry(delivery, network, outcome)
-    log.info("attempt delivery=%s network=%s number=%s outcome=%s status=%s latency_ms=%s",
-             delivery_id, network.name, attempt.number, outcome.status,
-             attempt.response_status, attempt.latency_ms)
+        status, reason = delivery.status, delivery.reason
+    log.info("attempt delivery=%s network=%s number=%s outcome=%s status=%s latency_ms=%s "
+             "delivery_status=%s", delivery_id, network.name, attempt.number, outcome.status,
+             attempt.response_status, attempt.latency_ms, status)
+    _observe(rt, delivery_id, network.name, outcome, status, reason, attempt)
+
+
+def _observe(rt, delivery_id, network: str, outcome, status: str, reason: str, attempt) -> None:
+    """Metrics and alerts, after the commit (they must not hold or break the transaction)."""
+    metrics.attempt(network, classify.PAUSED if outcome.status == classify.PAUSED else status,
+                    attempt.latency_ms)
+    if status == DEAD:
+        alerts.delivery_dead(rt, delivery_id, network, reason)
+    elif outcome.status == classify.PAUSED:
+        alerts.network_paused(rt, network, outcome.reason)
 
 
 def _schedule_retry(delivery: Delivery, network, outcome: classify.Outcome) -> None:
@@ -148,4 +161,4 @@ def _pause(session, name: str, reason: str) -> None:
     state = session.get(NetworkState, name) or NetworkState(name=name)
     state.paused, state.reason = True, reason
     session.add(state)
-    log.warning("network %s paused: %s", name, reason)
+    log.warning("network paused network=%s reason=%r", name, reason)

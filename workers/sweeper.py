@@ -7,18 +7,20 @@ two at once are still correct because the worker claims each delivery in SQL.
 
 import logging
 import threading
+import time
 import uuid
-from datetime import timedelta
 
 from redis.exceptions import RedisError
 from sqlalchemy import or_, select, true, update
 
+from bridge import alerts, clickstore
 from bridge import queue as queue_module
 from bridge.storage.models import DUE_STATUSES, SENDING, Delivery, NetworkState, utcnow
 
 log = logging.getLogger("bridge.sweeper")
 LEASE_KEY = "bridge:sweeper:lease"
 BATCH = 500
+PURGE_INTERVAL_S = 3600  # expired clicks are harmless for an hour; the DELETE is not free
 
 
 def sweep(rt) -> int:
@@ -47,6 +49,7 @@ class Sweeper(threading.Thread):
         self.rt, self.owner = rt, uuid.uuid4().hex
         self.interval_s = interval_s or rt.config.worker.sweep_interval_s
         self.stopping = threading.Event()
+        self.next_purge = 0.0
 
     def run(self) -> None:
         while not self.stopping.wait(self.interval_s):
@@ -55,12 +58,25 @@ class Sweeper(threading.Thread):
     def tick(self) -> int:
         try:
             if self.holds_lease():
-                return sweep(self.rt)
+                enqueued = sweep(self.rt)
+                self.purge_clicks_when_due()
+                alerts.check(self.rt)  # at most once a minute (a Redis key throttles it)
+                return enqueued
         except RedisError as exc:
             log.warning("sweeper: Redis unavailable (%s); will try again", exc)
         except Exception:
             log.exception("sweeper pass failed; will try again")
         return 0
+
+    def purge_clicks_when_due(self) -> None:
+        """Delete expired clicks, at most once per PURGE_INTERVAL_S."""
+        if time.monotonic() < self.next_purge:
+            return
+        self.next_purge = time.monotonic() + PURGE_INTERVAL_S
+        with self.rt.session() as session:
+            purged = clickstore.purge_expired(session)
+        if purged:
+            log.info("sweeper: purged %d expired clicks", purged)
 
     def holds_lease(self) -> bool:
         """Take or extend the lease; another live sweeper keeps it."""

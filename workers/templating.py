@@ -1,10 +1,10 @@
-"""Postback requests from templates: `{name}` / `{name|filter:arg}`, each value encoded for its slot."""
+"""Postback requests from templates: `{name|filter:arg}`, each value encoded for its slot."""
 
 import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
@@ -112,7 +112,7 @@ def _decimals(value, arg, _values) -> str:
 
 
 def _date(value, arg, _values) -> str:
-    moment = datetime.fromtimestamp(int(value or 0), timezone.utc)
+    moment = datetime.fromtimestamp(int(value or 0), UTC)
     return moment.strftime(arg or "%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -140,7 +140,7 @@ def values_for(event, delivery, network) -> dict:
         "coupon": coupons[0] if coupons else "", "coupons": ",".join(coupons),
         "email_sha256": event.email_sha256, "customer_id": event.customer_id,
         "source": event.source, "platform": event.platform, "is_test": int(event.is_test),
-        "timestamp": int(occurred.replace(tzinfo=timezone.utc).timestamp()),
+        "timestamp": int(occurred.replace(tzinfo=UTC).timestamp()),
     }
 
 

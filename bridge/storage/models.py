@@ -1,6 +1,6 @@
-"""Tables: events (one per conversion or per unusable webhook), deliveries, attempts, networks."""
+"""Tables: events (one per conversion or unusable webhook), deliveries, attempts, clicks."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
@@ -16,7 +16,7 @@ FINAL_STATUSES = (DELIVERED, REJECTED, DEAD, SKIPPED)
 
 def utcnow() -> datetime:
     """Naive UTC, the one time format stored (SQLite has no time zones)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class DecimalText(TypeDecorator):
@@ -142,3 +142,46 @@ class NetworkState(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Click(Base):
+    """A captured affiliate click and the keys that find it again when the order comes."""
+
+    __tablename__ = "clicks"
+    __table_args__ = (
+        Index("ix_clicks_click_id", "click_id"),
+        Index("ix_clicks_visitor", "visitor_id", "created_at"),
+        Index("ix_clicks_cart", "cart_token", "created_at"),
+        Index("ix_clicks_checkout", "checkout_token", "created_at"),
+        Index("ix_clicks_customer", "customer_id", "created_at"),
+        Index("ix_clicks_email", "email_sha256", "created_at"),
+        Index("ix_clicks_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    network: Mapped[str] = mapped_column(String(64), default="")
+    click_id: Mapped[str] = mapped_column(String(255))
+    click_param: Mapped[str] = mapped_column(String(64), default="")
+    via: Mapped[str] = mapped_column(String(16))  # redirect | snippet | api | import
+    visitor_id: Mapped[str] = mapped_column(String(64), default="")
+    cart_token: Mapped[str] = mapped_column(String(255), default="")
+    checkout_token: Mapped[str] = mapped_column(String(255), default="")
+    customer_id: Mapped[str] = mapped_column(String(255), default="")
+    email_sha256: Mapped[str] = mapped_column(String(64), default="")
+    landing_url: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime)  # None: window_days 0
+
+
+class AuditEntry(Base):
+    """A manual action (retry, replay, pause, resume, forget): who, when, what."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(128))  # "admin@<ip>" or "cli:<user>"
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(255), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -1,12 +1,11 @@
 """initial schema: events, deliveries, attempts, network states
 
 Revision ID: 0001
-Revises: 
+Revises:
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None

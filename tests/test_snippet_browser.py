@@ -1,0 +1,172 @@
+"""The storefront snippet in real headless Chromium (Debian's), on a store page served from
+127.0.0.1 with a stub Shopify /cart/update.js; then the order that carries only the cart token."""
+
+import json
+import shutil
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from bridge.storage.models import Click, Delivery
+from tests.live import API_TOKEN, LiveBridge, click_config, run_worker
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+CART_TOKEN = "Z2NwLWV1cm9wZS13ZXN0NDox"
+pytestmark = pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium "
+                                "(.ci/run installs it)")
+
+
+class StorePage:
+    """A Shopify-like storefront: the landing page with the snippet, a stub cart API."""
+
+    def __init__(self, consent_mode: bool = False):
+        self.cart_updates: list[dict] = []
+        self.bridge_url = ""
+        self.consent_mode = consent_mode
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def landing_html(self) -> bytes:
+        return (f"<!doctype html><title>shop</title><script>window.Shopify = {{shop: "
+                f"'test-shop.myshopify.com'}};</script>"
+                f"<script async src='{self.bridge_url}/snippet.js'></script><p>Welcome</p>"
+                ).encode()
+
+    def _handler(self):
+        page = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.startswith("/landing"):
+                    return self._reply(200, page.landing_html(), "text/html")
+                if self.path == "/cart.js":
+                    return self._reply(200, json.dumps({"token": CART_TOKEN}).encode())
+                self._reply(404, b"{}")
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path != "/cart/update.js":
+                    return self._reply(404, b"{}")
+                page.cart_updates.append(json.loads(body))
+                self._reply(200, json.dumps({"token": f"{CART_TOKEN}?key=secret"}).encode())
+
+            def _reply(self, status, body, kind="application/json"):
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+    def __enter__(self):
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                              timeout=30_000)
+        yield chromium
+        chromium.close()
+
+
+def shop_and_bridge(write_config, database_url, redis_url, network_server, consent_mode=False):
+    store = StorePage(consent_mode)
+    config = click_config(database_url, redis_url, network_server.url, [store.origin],
+                          consent_mode=consent_mode)
+    rt = write_config(config)
+    return store, rt
+
+
+def clicks(rt) -> list[Click]:
+    with rt.session() as session:
+        return session.scalars(select(Click)).all()
+
+
+def wait_until(condition, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_snippet_sets_the_cookie_posts_the_click_and_writes_cart_attributes(
+        write_config, database_url, redis_url, redis, network_server, browser, monkeypatch):
+    monkeypatch.setenv("TEST_API_TOKEN", API_TOKEN)
+    store, rt = shop_and_bridge(write_config, database_url, redis_url, network_server)
+    with store, LiveBridge(rt) as live:
+        store.bridge_url = live.url
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{store.origin}/landing?aff_b=B-777&utm_source=news")
+        wait_until(lambda: clicks(rt) and clicks(rt)[0].cart_token)
+        cookies = {c["name"]: c for c in context.cookies()}
+        [click] = clicks(rt)
+        visitor = cookies["_pbb_vid"]["value"]
+        assert (click.click_id, click.click_param, click.network, click.via) == (
+            "B-777", "aff_b", "beta", "snippet")
+        assert (click.visitor_id, click.cart_token) == (visitor, CART_TOKEN)
+        assert click.landing_url.endswith("/landing?aff_b=B-777&utm_source=news")
+        assert store.cart_updates == [{"attributes": {"aff_b": "B-777", "_pbb_visitor": visitor}}]
+        vid = cookies["_pbb_vid"]
+        assert (vid["sameSite"], vid["path"], vid["httpOnly"]) == ("Lax", "/", False)
+        assert abs(vid["expires"] - (time.time() + 30 * 86400)) < 60
+        assert cookies["_pbb_click"]["value"] == "aff_b%3DB-777"
+        context.close()
+
+        # The order comes days later with only its cart token (no attributes, no click id).
+        response = live_conversion(live.url, cart_token=CART_TOKEN)
+        assert response["attribution"]["click_id"] == "B-777"
+    run_worker(rt)
+    [sent] = network_server.wait_for(1)
+    assert (sent.path, sent.query["click"], sent.query["txn"]) == ("/beta", ["B-777"],
+                                                                   ["order-1001"])
+    with rt.session() as session:
+        assert session.scalars(select(Delivery.status)).all() == ["delivered"]
+
+
+def live_conversion(bridge_url: str, **keys) -> dict:
+    body = {"txn_id": "order-1001", "amount": "64.00", "currency": "EUR", **keys}
+    return requests.post(f"{bridge_url}/api/conversions", json=body, timeout=5,
+                         headers={"Authorization": f"Bearer {API_TOKEN}"}).json()
+
+
+def test_consent_mode_sets_nothing_until_the_page_signals_consent(
+        write_config, database_url, redis_url, redis, network_server, browser, monkeypatch):
+    monkeypatch.setenv("TEST_API_TOKEN", API_TOKEN)
+    store, rt = shop_and_bridge(write_config, database_url, redis_url, network_server,
+                                consent_mode=True)
+    with store, LiveBridge(rt) as live:
+        store.bridge_url = live.url
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{store.origin}/landing?aff_a=A-1")
+        page.wait_for_function("document.readyState === 'complete'")
+        time.sleep(0.5)
+        assert context.cookies() == [] and clicks(rt) == [] and store.cart_updates == []
+        page.evaluate("window.dispatchEvent(new Event('postback-bridge:consent'))")
+        wait_until(lambda: clicks(rt))
+        assert [c.click_id for c in clicks(rt)] == ["A-1"]
+        assert {c["name"] for c in context.cookies()} >= {"_pbb_vid", "_pbb_click"}
+        context.close()
