@@ -104,7 +104,8 @@ def _order_state(order: dict, source, click_params) -> list[ConversionEvent]:
     status = order.get("status")
     conversions = [_sale(order, click_params)] if status in source.paid_statuses else []
     conversions += [_refund(order, entry) for entry in _refunds(order)]
-    if status in source.reversal_statuses and (order.get("date_paid_gmt") or order.get("date_paid")):
+    paid = order.get("date_paid_gmt") or order.get("date_paid")
+    if status in source.reversal_statuses and paid:
         conversions.append(_reversal(order, f"status:{status}"))
     return conversions
 

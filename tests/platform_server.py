@@ -14,7 +14,8 @@ class PlatformServer:
     """`with PlatformServer({("GET", r"/path"): handler}) as api:` — api.url, api.received."""
 
     def __init__(self, routes: dict, state: dict | None = None):
-        self.routes = [(method, re.compile(path + "$"), fn) for (method, path), fn in routes.items()]
+        self.routes = [(method, re.compile(path + "$"), handler)
+                       for (method, path), handler in routes.items()]
         self.state = state if state is not None else {}
         self.received: list[Received] = []
         self.lock = threading.Lock()

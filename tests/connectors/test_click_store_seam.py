@@ -17,7 +17,8 @@ def test_shopify_cart_token_and_woocommerce_email_find_the_stored_click(
     config["attribution"] = {"click_params": ["click_id"]}  # awc (the session entry) unknown
     client = create_app(write_config(config)).test_client()
     auth = {"Authorization": f"Bearer {API_TOKEN}"}
-    for click in ({"click_id": "store_clk_1", "cart_token": "Z2NwLXVzLWVhc3QxOjAxSlo4UTBGQUtFMDAwNw",
+    cart_token = "Z2NwLXVzLWVhc3QxOjAxSlo4UTBGQUtFMDAwNw"
+    for click in ({"click_id": "store_clk_1", "cart_token": cart_token,
                    "clicked_at": "2026-07-03T10:00:00"},
                   {"click_id": "store_clk_2", "email": "Sophie.Muster@example.com",
                    "clicked_at": "2026-07-03T10:00:00"}):
