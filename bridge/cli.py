@@ -128,5 +128,9 @@ from bridge import (cli_clicks, cli_deliveries, cli_networks,  # noqa: E402
 for module in (cli_deliveries, cli_networks, cli_status, cli_clicks):
     module.register(main, _runtime)
 
+from bridge import cli_connect  # noqa: E402  (registers `connect` and `reconcile`)
+
+cli_connect.register(main, _runtime)
+
 if __name__ == "__main__":
     main()

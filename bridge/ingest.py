@@ -52,7 +52,7 @@ def _store(session, config, source, webhook: Webhook) -> Stored:
     many = len(webhook.conversions) > 1
     for conversion in webhook.conversions:
         key = f"{webhook.event_id}#{conversion.refund_id}" if many else webhook.event_id
-        if _exists(session, source.name, key):
+        if _exists(session, source.name, key) or _old_news(session, source, webhook, conversion):
             continue
         stored.duplicate = False
         event = _event_row(session, config, source, webhook, conversion, key)
@@ -85,6 +85,18 @@ def _mark_due(session, stored: Stored) -> None:
                 stored.due.append((delivery.id, delivery.attempts))
 
 
+def _old_news(session, source, webhook: Webhook, conversion: ConversionEvent) -> bool:
+    """A snapshot restating a conversion already stored (a later order.updated) adds nothing."""
+    if not webhook.snapshot:
+        return False
+    return _conversion(session, source.name, conversion_key(conversion)) is not None
+
+
+def conversion_key(conversion: ConversionEvent) -> str:
+    """kind:txn:refund — the same conversion, however many webhooks carry it."""
+    return f"{conversion.kind}:{conversion.txn_id}:{conversion.refund_id}"
+
+
 def _exists(session, source: str, event_key: str) -> bool:
     query = select(Event.id).where(Event.source == source, Event.event_key == event_key)
     return session.scalar(query) is not None
@@ -100,13 +112,15 @@ def _event_row(session, config, source, webhook, conversion: ConversionEvent, ke
         checkout_token=conversion.checkout_token, subscription_id=conversion.subscription_id,
         is_test=conversion.is_test, occurred_at=conversion.occurred_at,
         payload=redact.payload(webhook.payload))
-    conversion_key = f"{conversion.kind}:{conversion.txn_id}:{conversion.refund_id}"
-    twin = _conversion(session, source.name, conversion_key)
+    key = conversion_key(conversion)
+    twin = _conversion(session, source.name, key)
     if twin is not None:
         event.status, event.reason = "duplicate", f"same conversion as event {twin}"
         return event
-    event.conversion_key = conversion_key
+    event.conversion_key = key
     sale = _sale(session, source.name, conversion.txn_id)
+    if sale is not None and not event.currency:
+        event.currency = sale.currency  # a WooCommerce order.deleted names no currency
     if not _set_amount(session, source, event, conversion, sale):
         return event
     found = attribution.resolve(session, config, source, conversion, sale)
@@ -139,11 +153,15 @@ def _set_amount(session, source, event: Event, conversion: ConversionEvent, sale
         event.attribution_reason = f"no stored sale with txn id {conversion.txn_id}"
         return True
     gross, net = _refund_amounts(session, event, conversion, sale)
-    if gross <= 0:
-        event.status, event.reason, event.conversion_key = "ignored", "nothing left to refund", None
+    amount = gross if source.amount == "total" else net
+    if amount <= 0:
+        # e.g. a shipping-only refund on the net basis: no commission to take back
+        reason = ("nothing left to refund" if gross <= 0
+                  else f"nothing to refund on the {source.amount} basis")
+        event.status, event.reason, event.conversion_key = "ignored", reason, None
         return False
     event.money = {"total": str(gross), "net": str(net)}
-    event.amount = gross if source.amount == "total" else net
+    event.amount = amount
     return True
 
 

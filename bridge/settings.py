@@ -66,6 +66,12 @@ class Source(Strict):
     paid_statuses: list[str] = ["processing", "completed"]
     consumer_key: str = ""
     consumer_secret: str = ""
+    credit_on: Literal["paid", "create"] = "paid"  # shopify: orders/paid or orders/create
+    presentment_currency: bool = False  # shopify: the buyer's currency instead of the shop's
+    reversal_statuses: list[str] = ["cancelled", "failed"]  # woocommerce, after a sale
+    deleted: Literal["ignore", "reversal"] = "ignore"  # woocommerce order.deleted
+    api_base_url: str = ""  # connect/reconcile: another API host (self-hosted, tests)
+    api_version: str = ""  # shopify Admin API version; default connectors.shopify_api's
 
     @field_validator("secret", mode="before")
     @classmethod

@@ -1,5 +1,5 @@
 """One module per store platform, and the explicit registry of them."""
 
-from connectors import stripe
+from connectors import shopify, stripe, woocommerce
 
-CONNECTORS = {"stripe": stripe}
+CONNECTORS = {"stripe": stripe, "shopify": shopify, "woocommerce": woocommerce}

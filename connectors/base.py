@@ -64,6 +64,9 @@ class Webhook:
     topic: str
     conversions: tuple[ConversionEvent, ...]
     payload: dict = field(default_factory=dict)
+    # The payload is the resource's current state (WooCommerce), not one event: conversions
+    # already stored are old news, not duplicates worth a row.
+    snapshot: bool = False
 
 
 def load_json(raw_body: bytes) -> dict:

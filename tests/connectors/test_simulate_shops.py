@@ -1,0 +1,33 @@
+"""`bridge simulate` sends correctly signed Shopify and WooCommerce orders to a running bridge."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from bridge import simulate
+from bridge.app import create_app
+from bridge.storage.models import Event
+
+
+@pytest.fixture
+def running(shops):
+    server = make_server("127.0.0.1", 0, create_app(shops), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("source, currency, amount", [
+    ("shop", "KWD", "12.340"), ("woo", "JPY", "1500"), ("stripe", "EUR", "19.99")])
+def test_simulated_order_is_accepted_as_a_test_sale(shops, running, source, currency, amount):
+    response = simulate.send(shops.config.source(source), running, "clk_sim_1",
+                             Decimal(amount), currency)
+    assert (response.status_code, response.json()["status"]) == (200, "accepted")
+    with shops.session() as session:
+        event = session.scalars(select(Event)).one()
+        assert (event.kind, event.click_id, event.currency, event.is_test) == (
+            "sale", "clk_sim_1", currency, True)
+        assert str(event.amount) == amount

@@ -1,0 +1,74 @@
+"""A real HTTP server on 127.0.0.1 standing in for a store platform's API: routes are plain
+functions over a shared state dict; every request is recorded."""
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from tests.netserver import Received
+
+
+class PlatformServer:
+    """`with PlatformServer({("GET", r"/path"): handler}) as api:` — api.url, api.received."""
+
+    def __init__(self, routes: dict, state: dict | None = None):
+        self.routes = [(method, re.compile(path + "$"), handler)
+                       for (method, path), handler in routes.items()]
+        self.state = state if state is not None else {}
+        self.received: list[Received] = []
+        self.lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def calls(self, method: str, path_pattern: str) -> list[Received]:
+        pattern = re.compile(path_pattern + "$")
+        return [r for r in self.received if r.method == method and pattern.match(r.path)]
+
+    def _answer(self, request: Received):
+        for method, pattern, handler in self.routes:
+            match = pattern.match(request.path)
+            if method == request.method and match:
+                with self.lock:
+                    return handler(self, request, *match.groups())
+        return 404, {"error": "no such route"}, {}
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                parts = urlsplit(self.path)
+                request = Received(self.command, parts.path, parse_qs(parts.query),
+                                   dict(self.headers), body)
+                server.received.append(request)
+                status, payload, headers = server._answer(request)
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                for key, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+    def __enter__(self):
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
