@@ -50,7 +50,8 @@ def conversion_from(data: dict) -> ConversionEvent:
     if not isinstance(data, dict):
         raise InvalidInputError("expected a JSON object")
     keys = {k: clickstore.text_field(data.get(k)) for k in KEY_FIELDS}
-    kind, txn_id = clickstore.text_field(data.get("kind")) or "sale", clickstore.text_field(data.get("txn_id"))
+    kind = clickstore.text_field(data.get("kind")) or "sale"
+    txn_id = clickstore.text_field(data.get("txn_id"))
     if kind not in OFFLINE_KINDS or not txn_id:
         raise InvalidInputError("needs txn_id, and kind sale or lead")
     try:

@@ -134,7 +134,8 @@ def _networks(session, config, now: datetime) -> list[NetworkFigures]:
             setattr(figures[name], status, count)
     for item in figures.values():
         state = states.get(item.name)
-        item.paused, item.paused_reason = bool(state and state.paused), state.reason if state else ""
+        item.paused = bool(state and state.paused)
+        item.paused_reason = state.reason if state else ""
         item.oldest_pending = oldest.get(item.name)
         final = item.delivered + item.rejected + item.dead
         item.success_rate = round(item.delivered / final, 4) if final else None

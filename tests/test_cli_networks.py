@@ -1,4 +1,4 @@
-"""`bridge networks test|pause|resume`: a harmless test conversion through the preset's test mode."""
+"""`bridge networks test|pause|resume`: a harmless test conversion via the preset's test mode."""
 
 from click.testing import CliRunner
 

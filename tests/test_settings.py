@@ -52,7 +52,8 @@ def test_every_error_is_listed(tmp_path):
     with pytest.raises(settings.ConfigError) as error:
         load(tmp_path, text, STRIPE_SECRET="a", SHOP_SECRET="b")
     problems = "\n".join(error.value.problems)
-    assert "sources[0].platform (line 5): Input should be 'stripe', 'shopify', 'woocommerce' or 'api'" in problems
+    assert ("sources[0].platform (line 5): Input should be 'stripe', 'shopify', "
+            "'woocommerce' or 'api'") in problems
     assert "networks[0].ulr (line 12): unknown key" in problems
     assert len(error.value.problems) == 2
 

@@ -64,7 +64,8 @@ def retry(delivery_id: int):
     with _runtime().session() as session:
         row = session.get(Delivery, delivery_id) or abort(404)
         if row.status not in REPLAYABLE:
-            flash(f"Delivery {delivery_id} is {row.status}: only dead or rejected ones are retried.")
+            flash(f"Delivery {delivery_id} is {row.status}: "
+                  "only dead or rejected ones are retried.")
         else:
             restart(row, "retry requested")
             audit.record(session, auth.actor(), "retry", f"delivery {delivery_id}")

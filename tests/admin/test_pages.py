@@ -31,7 +31,8 @@ def csrf(client, path="/admin/login") -> str:
 
 def sign_in(client) -> None:
     token = csrf(client)
-    assert client.post("/admin/login", data={"token": TOKEN, "csrf_token": token}).status_code == 302
+    login = {"token": TOKEN, "csrf_token": token}
+    assert client.post("/admin/login", data=login).status_code == 302
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""One fixed conversion (and its partial refund), and every preset configured as a merchant would."""
+"""One fixed conversion (and its partial refund), and every preset set up as a merchant would."""
 
 from datetime import datetime
 from decimal import Decimal
