@@ -26,6 +26,7 @@ from connectors.money import currency_code, from_string
 TOPICS_TO_REGISTER = ["orders/paid", "refunds/create", "orders/cancelled"]
 IGNORED_TOPICS = {"customers/create", "orders/updated", "orders/fulfilled", "carts/create",
                   "carts/update", "checkouts/create", "checkouts/update", "app/uninstalled"}
+VISITOR_ATTRIBUTE = "_pbb_visitor"  # written into the cart by /snippet.js
 
 
 def verify(raw_body: bytes, headers, source) -> None:
@@ -130,6 +131,7 @@ def _order_event(order: dict, kind: str, currency: str, click_params, **fields):
         email_sha256=email_sha256(order.get("email") or order.get("contact_email")),
         customer_id=_id_or_blank(customer.get("id")), cart_token=_text(order.get("cart_token")),
         checkout_token=_text(order.get("checkout_token")), is_test=order.get("test") is True,
+        visitor_id=_note_attribute(order, VISITOR_ATTRIBUTE),
         occurred_at=parse_time(order.get("processed_at") or order.get("created_at")), **fields)
 
 
@@ -139,6 +141,13 @@ def order_click(order: dict, click_params) -> tuple[str, str]:
     pairs = [(a.get("name"), a.get("value")) for a in attributes if isinstance(a, dict)]
     found = find_click(pairs, click_params)
     return found if found[0] else find_click(query_pairs(order.get("landing_site")), click_params)
+
+
+def _note_attribute(order: dict, name: str) -> str:
+    for attribute in order.get("note_attributes") or []:
+        if isinstance(attribute, dict) and attribute.get("name") == name:
+            return _text(attribute.get("value"))[:64]
+    return ""
 
 
 def _coupons(order: dict) -> tuple[str, ...]:

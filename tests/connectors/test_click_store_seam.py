@@ -31,3 +31,23 @@ def test_shopify_cart_token_and_woocommerce_email_find_the_stored_click(
                                 .order_by(Event.id)).all()
     assert [tuple(r) for r in found] == [("5678901234567890129", "store_clk_1", "stored"),
                                          ("4822", "store_clk_2", "stored")]
+
+
+def test_shopify_visitor_attribute_from_the_snippet_finds_the_click(
+        write_config, shop_config, monkeypatch):
+    """The snippet writes `_pbb_visitor` into the cart; the order carries it in note_attributes."""
+    monkeypatch.setenv("TEST_API_TOKEN", API_TOKEN)
+    config = shop_config()
+    config["server"]["api_token"] = "${TEST_API_TOKEN}"
+    client = create_app(write_config(config)).test_client()
+    click = {"click_id": "vis_clk_1", "visitor_id": "v-123", "clicked_at": "2026-07-03T10:00:00"}
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+    assert client.post("/api/clicks", json=click, headers=auth).status_code == 201
+    order = ev.edited("shopify", "orders_paid__no_click", cart_token="unknown-cart",
+                      note_attributes=[{"name": "_pbb_visitor", "value": "v-123"}])
+    assert ev.post_shopify(client, order, topic="orders/paid").status_code == 200
+    rt = client.application.config["RUNTIME"]
+    with rt.session() as session:
+        event = session.scalars(select(Event)).one()
+        assert (event.click_id, event.attribution) == ("vis_clk_1", "stored")
+        assert "visitor" in event.attribution_reason
