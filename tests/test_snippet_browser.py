@@ -11,7 +11,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from bridge.storage.models import Click, Delivery
+from bridge.storage.models import Click, Delivery, utcnow
+from tests import shop_events
 from tests.live import API_TOKEN, LiveBridge, click_config, run_worker
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -96,6 +97,9 @@ def shop_and_bridge(write_config, database_url, redis_url, network_server, conse
     store = StorePage(consent_mode)
     config = click_config(database_url, redis_url, network_server.url, [store.origin],
                           consent_mode=consent_mode)
+    config["sources"].append({"name": "shop", "platform": "shopify",
+                              "secret": shop_events.SHOPIFY_SECRET,
+                              "shop_domain": shop_events.SHOP_DOMAIN})
     rt = write_config(config)
     return store, rt
 
@@ -135,21 +139,24 @@ def test_snippet_sets_the_cookie_posts_the_click_and_writes_cart_attributes(
         assert cookies["_pbb_click"]["value"] == "aff_b%3DB-777"
         context.close()
 
-        # The order comes days later with only its cart token (no attributes, no click id).
-        response = live_conversion(live.url, cart_token=CART_TOKEN)
-        assert response["attribution"]["click_id"] == "B-777"
+        # Later a signed Shopify order comes with only its cart token (no attributes, no click).
+        response = signed_shopify_order(live.url, cart_token=CART_TOKEN)
+        assert response.status_code == 200 and response.json()["status"] == "accepted"
     run_worker(rt)
     [sent] = network_server.wait_for(1)
-    assert (sent.path, sent.query["click"], sent.query["txn"]) == ("/beta", ["B-777"],
-                                                                   ["order-1001"])
+    assert (sent.path, sent.query["click"], sent.query["txn"]) == (
+        "/beta", ["B-777"], ["5678901234567890129"])
     with rt.session() as session:
         assert session.scalars(select(Delivery.status)).all() == ["delivered"]
 
 
-def live_conversion(bridge_url: str, **keys) -> dict:
-    body = {"txn_id": "order-1001", "amount": "64.00", "currency": "EUR", **keys}
-    return requests.post(f"{bridge_url}/api/conversions", json=body, timeout=5,
-                         headers={"Authorization": f"Bearer {API_TOKEN}"}).json()
+def signed_shopify_order(bridge_url: str, cart_token: str) -> requests.Response:
+    now = utcnow().strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    raw = shop_events.edited("shopify", "orders_paid__no_click", cart_token=cart_token,
+                             note_attributes=[], email=None, contact_email=None, customer=None,
+                             processed_at=now, created_at=now)
+    return requests.post(f"{bridge_url}/webhooks/shop", data=raw, timeout=5,
+                         headers=shop_events.shopify_headers(raw, "orders/paid"))
 
 
 def test_consent_mode_sets_nothing_until_the_page_signals_consent(
