@@ -6,7 +6,6 @@ from decimal import Decimal
 import click
 
 from bridge import audit
-
 from bridge.storage.models import Event, NetworkState
 from workers import delivery, templating
 
@@ -30,10 +29,7 @@ def register(main, runtime_factory) -> None:
         if network.test_mode is None and not yes:
             raise click.ClickException(f"{name} has no test mode: the conversion would be real. "
                                        "Pass --yes to send it anyway.")
-        event = test_event(amount, currency.upper())
-        request = templating.render(network, templating.values_for(event, None, network),
-                                    "sale", test=True)
-        outcome, attempt = delivery.send(rt, request, network)
+        outcome, attempt = fire_test(rt, network, amount, currency.upper())
         click.echo(f"{attempt.method} {attempt.url}")
         click.echo(f"→ {attempt.response_status or attempt.error} {outcome.status}: "
                    f"{outcome.reason} {attempt.response_excerpt[:200]!r}")
@@ -50,6 +46,14 @@ def register(main, runtime_factory) -> None:
     def resume(name):
         """Send to a paused network again."""
         _set_paused(runtime_factory(), name, False, "")
+
+
+def fire_test(rt, network, amount: Decimal = Decimal("1.00"), currency: str = "EUR"):
+    """Send one test conversion through the network's test mode: (outcome, attempt)."""
+    event = test_event(amount, currency)
+    request = templating.render(network, templating.values_for(event, None, network), "sale",
+                                test=True)
+    return delivery.send(rt, request, network)
 
 
 def test_event(amount: Decimal, currency: str) -> Event:
@@ -72,9 +76,13 @@ def _network(rt, name: str):
 def _set_paused(rt, name: str, paused: bool, reason: str) -> None:
     _network(rt, name)
     with rt.session() as session:
-        state = session.get(NetworkState, name) or NetworkState(name=name)
-        state.paused, state.reason, state.consecutive_failures = paused, reason, 0
-        session.add(state)
-        audit.record(session, audit.cli_actor(), "pause" if paused else "resume",
-                     f"network {name}", reason)
+        set_paused(session, name, paused, reason, audit.cli_actor())
     click.echo(f"network {name} {'paused' if paused else 'resumed'}")
+
+
+def set_paused(session, name: str, paused: bool, reason: str, actor: str) -> None:
+    """Pause or resume a network by hand (audited); its deliveries wait while paused."""
+    state = session.get(NetworkState, name) or NetworkState(name=name)
+    state.paused, state.reason, state.consecutive_failures = paused, reason, 0
+    session.add(state)
+    audit.record(session, actor, "pause" if paused else "resume", f"network {name}", reason)

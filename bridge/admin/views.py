@@ -4,7 +4,7 @@ from datetime import date, datetime
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
-from bridge import audit, status
+from bridge import audit, cli_networks, status
 from bridge.admin import auth, bp, chart, queries
 from bridge.cli_deliveries import REPLAYABLE, replayable, restart
 from bridge.storage.models import DELIVERED, Delivery
@@ -91,6 +91,29 @@ def replay():
                      f"{since} to {until or 'now'} ({', '.join(statuses)}): {len(rows)} deliveries")
     flash(f"{len(rows)} deliveries to {network} will be sent again.")
     return redirect(url_for("admin.deliveries", network=network))
+
+
+@bp.post("/networks/<name>/test")
+def test_network(name: str):
+    """The dashboard's "send test postback": the network's test mode, never a real conversion."""
+    network = _runtime().config.network(name) or abort(404)
+    if network.test_mode is None:
+        flash(f"{name} has no test mode: a test postback would count as a real conversion.")
+    else:
+        outcome, attempt = cli_networks.fire_test(_runtime(), network)
+        flash(f"Test postback to {name}: {attempt.response_status or attempt.error} "
+              f"{outcome.status} ({outcome.reason})")
+    return redirect(url_for("admin.overview"))
+
+
+@bp.post("/networks/<name>/<any(pause, resume):action>")
+def pause_network(name: str, action: str):
+    _runtime().config.network(name) or abort(404)
+    with _runtime().session() as session:
+        cli_networks.set_paused(session, name, action == "pause",
+                                "paused by hand" if action == "pause" else "", auth.actor())
+    flash(f"Network {name} {'paused' if action == 'pause' else 'resumed'}.")
+    return redirect(url_for("admin.overview"))
 
 
 @bp.get("/sources")

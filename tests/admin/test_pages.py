@@ -201,3 +201,34 @@ def test_secrets_from_the_environment_never_appear(write_config, database_url, r
         assert secret not in page and TOKEN not in page, path
     detail = client.get("/admin/deliveries/1").get_data(as_text=True)
     assert "key=***" in detail and "Bearer ***" in detail and "bad key ***" in detail
+
+
+def test_send_test_postback_button_uses_the_networks_test_mode(bridge, write_config,
+                                                               network_server):
+    config = bridge.config.model_dump()
+    config["networks"][0]["test_mode"] = {
+        "url": network_server.url + "/postback?click_id={click_id}&testmode=1"}
+    client = create_app(write_config(config)).test_client()
+    sign_in(client)
+    page = client.get("/admin/").get_data(as_text=True)
+    assert "Send test postback" in page
+    url = "/admin/networks/house/test"
+    assert client.post(url).status_code == 403  # CSRF
+    response = client.post(url, data={"csrf_token": csrf(client, "/admin/")},
+                           follow_redirects=True)
+    [sent] = network_server.received
+    assert sent.query["testmode"] == ["1"] and sent.query["click_id"] == ["bridge-test-click"]
+    assert "Test postback to house: 200 delivered" in response.get_data(as_text=True)
+
+
+def test_pause_and_resume_buttons_are_audited(client, bridge):
+    sign_in(client)
+    token = csrf(client, "/admin/")
+    assert client.post("/admin/networks/house/pause").status_code == 403
+    assert client.post("/admin/networks/house/pause", data={"csrf_token": token}).status_code \
+        == 302
+    assert "paused by hand" in client.get("/admin/").get_data(as_text=True)
+    client.post("/admin/networks/house/resume", data={"csrf_token": token})
+    with bridge.session() as session:
+        actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)).all()
+    assert actions == ["pause", "resume"]
