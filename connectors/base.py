@@ -1,13 +1,16 @@
 """The one shape every platform's webhook becomes, and helpers the connectors share."""
 
+import base64
+import binascii
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlsplit
 
-from connectors.errors import InvalidPayloadError
+from connectors.errors import InvalidPayloadError, SignatureError
 
 KINDS = ("sale", "lead", "renewal", "refund", "reversal")
 MAX_JSON_DEPTH = 64
@@ -154,6 +157,21 @@ def from_unix(seconds) -> datetime | None:
     if isinstance(seconds, bool) or not isinstance(seconds, int):
         return None
     return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+
+
+def verify_base64_hmac(raw_body: bytes, headers, name: str, secrets) -> None:
+    """Shopify's and WooCommerce's scheme: header `name` is base64(HMAC-SHA256(secret, body)),
+    for any of the secrets; compared as decoded bytes, in constant time."""
+    value = header(headers, name)
+    if not value:
+        raise SignatureError(f"missing {name} header")
+    try:
+        given = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError(f"{name} is not base64") from None
+    digests = (hmac.new(s.encode(), raw_body, hashlib.sha256).digest() for s in secrets)
+    if not any(hmac.compare_digest(given, digest) for digest in digests):
+        raise SignatureError(f"{name} does not match the body")
 
 
 def header(headers, name: str) -> str:
