@@ -25,7 +25,37 @@ class Reply:
     delay_s: float = 0
 
 
-class NetworkServer:
+class LoopbackServer:
+    """A ThreadingHTTPServer on 127.0.0.1 run in a thread: `with Server() as s: s.url`."""
+
+    def _serve_on_loopback(self, handler) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self):
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def send_reply(handler, status: int, body: bytes, headers: dict) -> None:
+    """Write a whole HTTP answer from a BaseHTTPRequestHandler."""
+    handler.send_response(status)
+    for key, value in headers.items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+class NetworkServer(LoopbackServer):
     """`with NetworkServer() as server:` — server.url, server.received, server.script([...])."""
 
     def __init__(self):
@@ -33,12 +63,7 @@ class NetworkServer:
         self.replies: list[Reply] = []
         self.default = Reply()
         self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._serve_on_loopback(self._handler())
 
     def script(self, replies: list[Reply], default: Reply | None = None) -> None:
         with self.lock:
@@ -67,13 +92,7 @@ class NetworkServer:
                                                 dict(self.headers), body))
                 reply = server._next_reply()
                 time.sleep(reply.delay_s)
-                payload = reply.body.encode()
-                self.send_response(reply.status)
-                for key, value in reply.headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                send_reply(self, reply.status, reply.body.encode(), reply.headers)
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
@@ -81,11 +100,3 @@ class NetworkServer:
                 pass
 
         return Handler
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()

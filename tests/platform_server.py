@@ -4,13 +4,13 @@ functions over a shared state dict; every request is recorded."""
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-from tests.netserver import Received
+from tests.netserver import LoopbackServer, Received, send_reply
 
 
-class PlatformServer:
+class PlatformServer(LoopbackServer):
     """`with PlatformServer({("GET", r"/path"): handler}) as api:` — api.url, api.received."""
 
     def __init__(self, routes: dict, state: dict | None = None):
@@ -19,12 +19,8 @@ class PlatformServer:
         self.state = state if state is not None else {}
         self.received: list[Received] = []
         self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
+        self._serve_on_loopback(self._handler())
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
     def calls(self, method: str, path_pattern: str) -> list[Received]:
         pattern = re.compile(path_pattern + "$")
@@ -51,12 +47,7 @@ class PlatformServer:
                 server.received.append(request)
                 status, payload, headers = server._answer(request)
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-                self.send_response(status)
-                for key, value in {"Content-Type": "application/json", **headers}.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_reply(self, status, data, {"Content-Type": "application/json", **headers})
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
@@ -64,11 +55,3 @@ class PlatformServer:
                 pass
 
         return Handler
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()

@@ -3,9 +3,8 @@
 
 import json
 import shutil
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
@@ -13,6 +12,7 @@ from sqlalchemy import select
 
 from bridge.storage.models import Click, Delivery, utcnow
 from tests import shop_events
+from tests.netserver import LoopbackServer, send_reply
 from tests.live import API_TOKEN, LiveBridge, click_config, run_worker
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -24,19 +24,18 @@ pytestmark = pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debi
                                 "(.ci/run installs it)")
 
 
-class StorePage:
+class StorePage(LoopbackServer):
     """A Shopify-like storefront: the landing page with the snippet, a stub cart API."""
 
     def __init__(self, consent_mode: bool = False):
         self.cart_updates: list[dict] = []
         self.bridge_url = ""
         self.consent_mode = consent_mode
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
+        self._serve_on_loopback(self._handler())
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return self.url
 
     def landing_html(self) -> bytes:
         return (f"<!doctype html><title>shop</title><script>window.Shopify = {{shop: "
@@ -63,24 +62,12 @@ class StorePage:
                 self._reply(200, json.dumps({"token": f"{CART_TOKEN}?key=secret"}).encode())
 
             def _reply(self, status, body, kind="application/json"):
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_reply(self, status, body, {"Content-Type": kind})
 
             def log_message(self, *args):
                 pass
 
         return Handler
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
