@@ -11,6 +11,10 @@ from connectors.errors import InvalidPayloadError
 
 KINDS = ("sale", "lead", "renewal", "refund", "reversal")
 MAX_JSON_DEPTH = 64
+# Longest text each field may carry (the columns' sizes): a longer value makes the body invalid.
+MAX_LENGTHS = {"event_id": 128, "topic": 100, "refund_id": 120, "click_param": 64,
+               "visitor_id": 64, "email_sha256": 64, "currency": 3}
+MAX_ID = 255
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,9 @@ class ConversionEvent:
     is_test: bool = False
     occurred_at: datetime | None = None
 
+    def __post_init__(self):
+        check_lengths(self)
+
 
 @dataclass(frozen=True)
 class Webhook:
@@ -64,6 +71,17 @@ class Webhook:
     topic: str
     conversions: tuple[ConversionEvent, ...]
     payload: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        check_lengths(self)
+
+
+def check_lengths(record) -> None:
+    """InvalidPayloadError when a text field is longer than its column (no partial write)."""
+    for name, value in record.__dict__.items():
+        if isinstance(value, str) and len(value) > MAX_LENGTHS.get(name, MAX_ID):
+            raise InvalidPayloadError(f"field {name!r} is longer than "
+                                      f"{MAX_LENGTHS.get(name, MAX_ID)} characters")
 
 
 def load_json(raw_body: bytes) -> dict:
@@ -150,7 +168,10 @@ def from_unix(seconds) -> datetime | None:
     """Unix seconds to a naive UTC datetime."""
     if isinstance(seconds, bool) or not isinstance(seconds, int):
         return None
-    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+    try:
+        return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidPayloadError(f"time {str(seconds)[:24]} is out of range") from None
 
 
 def header(headers, name: str) -> str:
