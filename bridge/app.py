@@ -10,7 +10,7 @@ from bridge import admin, api, clicks, demo, errors, health, logs, metrics, runt
 def create_app(rt: runtime.Runtime | None = None) -> Flask:
     """Build the web app around a Runtime (default: from the environment)."""
     rt = runtime.install(rt) if rt else runtime.current()
-    logs.configure()
+    logs.configure(mask=rt.mask)
     app = Flask(__name__)
     app.config.update(RUNTIME=rt, MAX_CONTENT_LENGTH=rt.config.server.max_body_bytes,
                       SECRET_KEY=rt.config.server.secret_key or None)

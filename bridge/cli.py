@@ -123,9 +123,9 @@ def simulate(source, click_id, amount, currency, url):
 
 
 from bridge import (cli_clicks, cli_deliveries, cli_networks,  # noqa: E402
-                    cli_status)
+                    cli_privacy, cli_status)
 
-for module in (cli_deliveries, cli_networks, cli_status, cli_clicks):
+for module in (cli_deliveries, cli_networks, cli_status, cli_clicks, cli_privacy):
     module.register(main, _runtime)
 
 from bridge import cli_connect  # noqa: E402  (registers `connect` and `reconcile`)

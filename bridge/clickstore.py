@@ -1,5 +1,6 @@
 """The click store: record a captured click, find it again for an order, purge expired ones."""
 
+import re
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,10 @@ LOOKUP_KEYS = {"visitor_id": "visitor id", "cart_token": "cart token",
                "checkout_token": "checkout token", "customer_id": "customer id",
                "email_sha256": "email"}
 MAX_KEY = 255
+# Networks' click ids are tokens (hex, base64url, ids joined by '_' or ':'); nothing else passes,
+# so no click id can carry markup, spaces or URL delimiters anywhere it is shown or sent.
+CLICK_ID = re.compile(r"[A-Za-z0-9._~:=+/|*@!$,;-]{1,255}")
+CLICK_ID_RULE = "letters, digits and . _ ~ : = + / | * @ ! $ , ; - (at most 255)"
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,9 @@ def record(session, config, click: CapturedClick, known_params: list[str]) -> Cl
 def _check(click: CapturedClick, known_params: list[str]) -> None:
     if not click.click_id:
         raise InvalidInputError("click_id is missing")
+    if not CLICK_ID.fullmatch(click.click_id):
+        raise InvalidInputError(f"click_id {click.click_id[:40]!r} is not a click id: only "
+                                f"{CLICK_ID_RULE}")
     if click.click_param and click.click_param not in known_params:
         raise InvalidInputError(f"click_param {click.click_param!r} is not a configured "
                                 f"click parameter ({', '.join(known_params)})")

@@ -3,7 +3,7 @@
 import logging
 import uuid
 
-from flask import jsonify
+from flask import current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -47,6 +47,16 @@ def register(app) -> None:
     app.register_error_handler(DBAPIError, _database_down)
     app.register_error_handler(HTTPException, lambda e: answer(e.code, error=e.name.lower()))
     app.register_error_handler(Exception, _unexpected)
+    app.before_request(refuse_oversize_stream)
+
+
+def refuse_oversize_stream() -> None:
+    """A chunked body past MAX_CONTENT_LENGTH is a 413 (Werkzeug would silently cut it there)."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if not limit or "chunked" not in request.headers.get("Transfer-Encoding", "").lower():
+        return
+    if len(request.get_data(cache=True)) >= limit and request.input_stream.read(1):
+        raise RequestEntityTooLarge()
 
 
 def _bad_signature(error: SignatureError):

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from bridge import attribution, redact, routing
 from bridge.queue import QUEUE_LEASE
 from bridge.storage.models import PENDING, Event, utcnow
-from connectors.base import ConversionEvent, Webhook
+from connectors.base import MAX_LENGTHS, ConversionEvent, Webhook
 from connectors.money import quantize
 
 
@@ -36,12 +36,14 @@ def store_webhook(runtime, source, webhook: Webhook) -> Stored:
 
 def store_unusable(runtime, source, status: str, error, raw_body: bytes) -> None:
     """Keep an ignored or invalid webhook (with its reason) for the dashboard; once per event."""
-    key = error.event_id or "sha256:" + hashlib.sha256(raw_body).hexdigest()
+    key = error.event_id if 0 < len(error.event_id) <= MAX_LENGTHS["event_id"] else (
+        "sha256:" + hashlib.sha256(raw_body).hexdigest())
     try:
         with runtime.session() as session:
             if not _exists(session, source.name, key):
                 session.add(Event(source=source.name, platform=source.platform, event_key=key,
-                                  topic=error.topic, status=status, reason=str(error)[:500],
+                                  topic=error.topic[:MAX_LENGTHS["topic"]], status=status,
+                                  reason=str(error)[:500],
                                   payload=redact.payload_excerpt(raw_body)))
     except IntegrityError:
         pass  # stored by a concurrent copy

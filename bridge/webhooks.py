@@ -23,7 +23,7 @@ def receive(name: str):
     connector = CONNECTORS[source.platform]
     try:
         connector.verify(raw_body, request.headers, source)
-        webhook = connector.parse(raw_body, request.headers, source, click_params(runtime))
+        webhook = _parse(connector, raw_body, source, click_params(runtime))
     except SignatureError:
         signature_failures.note(runtime, name)
         metrics.webhook(name, "bad_signature")
@@ -40,6 +40,17 @@ def receive(name: str):
     log.info("webhook source=%s event=%s topic=%s result=%s deliveries=%d", name,
              webhook.event_id, webhook.topic, result, len(stored.due))
     return answer(200, status=result, events=stored.event_ids)
+
+
+def _parse(connector, raw_body: bytes, source, params: list[str]):
+    """The connector's parse; a signed body it trips over is invalid, never a 500."""
+    try:
+        return connector.parse(raw_body, request.headers, source, params)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError, ArithmeticError,
+            RecursionError) as exc:
+        # A retry cannot fix the payload, and a non-2xx makes the platform disable the webhook.
+        log.exception("webhook source=%s: connector could not read a signed body", source.name)
+        raise InvalidPayloadError(f"unreadable payload ({type(exc).__name__})") from None
 
 
 def _unusable(runtime, source, error, raw_body):

@@ -14,6 +14,10 @@ from connectors.errors import InvalidPayloadError, SignatureError
 
 KINDS = ("sale", "lead", "renewal", "refund", "reversal")
 MAX_JSON_DEPTH = 64
+# Longest text each field may carry (the columns' sizes): a longer value makes the body invalid.
+MAX_LENGTHS = {"event_id": 128, "topic": 100, "refund_id": 120, "click_param": 64,
+               "visitor_id": 64, "email_sha256": 64, "currency": 3}
+MAX_ID = 255
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,9 @@ class ConversionEvent:
     is_test: bool = False
     occurred_at: datetime | None = None
 
+    def __post_init__(self):
+        check_lengths(self)
+
 
 @dataclass(frozen=True)
 class Webhook:
@@ -70,6 +77,17 @@ class Webhook:
     # The payload is the resource's current state (WooCommerce), not one event: conversions
     # already stored are old news, not duplicates worth a row.
     snapshot: bool = False
+
+    def __post_init__(self):
+        check_lengths(self)
+
+
+def check_lengths(record) -> None:
+    """InvalidPayloadError when a text field is longer than its column (no partial write)."""
+    for name, value in record.__dict__.items():
+        if isinstance(value, str) and len(value) > MAX_LENGTHS.get(name, MAX_ID):
+            raise InvalidPayloadError(f"field {name!r} is longer than "
+                                      f"{MAX_LENGTHS.get(name, MAX_ID)} characters")
 
 
 def load_json(raw_body: bytes) -> dict:
@@ -156,7 +174,10 @@ def from_unix(seconds) -> datetime | None:
     """Unix seconds to a naive UTC datetime."""
     if isinstance(seconds, bool) or not isinstance(seconds, int):
         return None
-    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+    try:
+        return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidPayloadError(f"time {str(seconds)[:24]} is out of range") from None
 
 
 def verify_base64_hmac(raw_body: bytes, headers, name: str, secrets) -> None:

@@ -49,7 +49,7 @@ def from_minor(units, currency: str, exponents: dict[str, int] | None = None) ->
         raise InvalidPayloadError(f"amount {str(units)[:32]!r} is not an integer of minor units")
     code = currency_code(currency)
     digits = (exponents or {}).get(code, EXPONENTS[code])
-    return check_amount(quantize(Decimal(units).scaleb(-digits), code))
+    return quantize(check_amount(Decimal(units).scaleb(-digits)), code)
 
 
 def from_string(value, currency: str) -> Decimal:
@@ -62,7 +62,7 @@ def from_string(value, currency: str) -> Decimal:
         raise InvalidPayloadError(f"amount {str(value)[:32]!r} is not a number") from None
     if not amount.is_finite():
         raise InvalidPayloadError(f"amount {str(value)[:32]!r} is not a number")
-    return check_amount(quantize(amount, currency))
+    return quantize(check_amount(amount), currency)
 
 
 def check_amount(amount: Decimal) -> Decimal:

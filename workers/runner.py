@@ -12,7 +12,7 @@ log = logging.getLogger("bridge.worker")
 
 def work(rt, burst: bool = False, sweeper: bool = True) -> int:
     """Run until stopped (or, with burst, until the queue is empty)."""
-    logs.configure()
+    logs.configure(mask=rt.mask)
     thread = Sweeper(rt) if sweeper else None
     if thread:
         thread.tick()  # catch up at once: deliveries may have waited while no worker ran

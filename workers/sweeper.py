@@ -13,14 +13,14 @@ import uuid
 from redis.exceptions import RedisError
 from sqlalchemy import or_, select, true, update
 
-from bridge import alerts, clickstore
+from bridge import alerts, clickstore, privacy
 from bridge import queue as queue_module
 from bridge.storage.models import DUE_STATUSES, SENDING, Delivery, NetworkState, utcnow
 
 log = logging.getLogger("bridge.sweeper")
 LEASE_KEY = "bridge:sweeper:lease"
 BATCH = 500
-PURGE_INTERVAL_S = 3600  # expired clicks are harmless for an hour; the DELETE is not free
+PURGE_INTERVAL_S = 3600  # expired clicks and old payloads are harmless for an hour; a purge is not
 
 
 def sweep(rt) -> int:
@@ -59,7 +59,7 @@ class Sweeper(threading.Thread):
         try:
             if self.holds_lease():
                 enqueued = sweep(self.rt)
-                self.purge_clicks_when_due()
+                self.purge_when_due()
                 alerts.check(self.rt)  # at most once a minute (a Redis key throttles it)
                 return enqueued
         except RedisError as exc:
@@ -68,15 +68,17 @@ class Sweeper(threading.Thread):
             log.exception("sweeper pass failed; will try again")
         return 0
 
-    def purge_clicks_when_due(self) -> None:
-        """Delete expired clicks, at most once per PURGE_INTERVAL_S."""
+    def purge_when_due(self) -> None:
+        """Delete expired clicks and old payloads, at most once per PURGE_INTERVAL_S."""
         if time.monotonic() < self.next_purge:
             return
         self.next_purge = time.monotonic() + PURGE_INTERVAL_S
         with self.rt.session() as session:
-            purged = clickstore.purge_expired(session)
-        if purged:
-            log.info("sweeper: purged %d expired clicks", purged)
+            clicks = clickstore.purge_expired(session)
+            payloads = privacy.purge_payloads(session, self.rt.config.storage.retention_days)
+        if clicks or payloads:
+            log.info("sweeper: purged %d expired clicks, %d payloads past retention", clicks,
+                     payloads)
 
     def holds_lease(self) -> bool:
         """Take or extend the lease; another live sweeper keeps it."""
