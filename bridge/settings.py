@@ -315,6 +315,12 @@ def _inline_network_secret(config: Config, path: tuple, raw: str) -> bool:
             or (key == "vars" and name in network.secret_vars))
 
 
+def _secret_path(name: str, path: tuple) -> bool:
+    """Values to mask: secret-looking names or keys, and storage URLs (they carry passwords)."""
+    return (bool(SECRET_NAME.search(name)) or path[:1] == ("storage",)
+            or any(SECRET_NAME.search(str(part)) for part in path))
+
+
 def _protect_variables(text: str) -> tuple[str, dict[str, str]]:
     """${VAR} → a plain-scalar placeholder, so `[${A}, ${B:-}]` is valid YAML (braces are not)."""
     placeholders: dict[str, str] = {}
@@ -347,7 +353,7 @@ def _substitute(value: str, path, env, secrets, missing) -> str:
     def replace(match):
         name, default = match.group(1), match.group(2)
         if env.get(name):
-            if SECRET_NAME.search(name) or SECRET_NAME.search(str(path[-1])):
+            if _secret_path(name, path):
                 secrets.add(env[name])
             return env[name]
         if default is None:

@@ -86,3 +86,10 @@ def test_config_check_command(tmp_path):
                          env=env, capture_output=True, text=True, timeout=30)
     assert bad.returncode == 1
     assert "sources[0].secret (line 6)" in bad.stderr
+
+
+def test_values_to_mask_include_secret_lists_and_storage_urls(tmp_path):
+    text = GOOD + "storage:\n  database_url: ${DATABASE_URL}\n"
+    loaded = load(tmp_path, text, STRIPE_SECRET="whsec_a1", SHOP_SECRET="shp_b22",
+                  DATABASE_URL="postgresql://u:pw@db/x")
+    assert {"whsec_a1", "shp_b22", "postgresql://u:pw@db/x"} <= loaded.secret_values
