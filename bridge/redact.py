@@ -1,7 +1,8 @@
 """Personal fields out of stored payloads: names, emails, phones, addresses, IPs."""
 
-import json
 from decimal import Decimal
+
+from connectors.base import strict_json
 
 PERSONAL_KEYS = {
     "email", "contact_email", "customer_email", "receipt_email", "phone", "name", "first_name",
@@ -35,7 +36,7 @@ def _personal(key, value) -> bool:
 def payload_excerpt(raw_body: bytes) -> dict:
     """What we keep of a body we could not use: its redacted JSON, or only its size."""
     try:
-        data = json.loads(raw_body, parse_float=Decimal)
+        data = strict_json(raw_body)
     except (ValueError, RecursionError):
         return {"unparsed_bytes": len(raw_body)}
     return payload(data) if isinstance(data, (dict, list)) else {"unparsed_bytes": len(raw_body)}

@@ -99,7 +99,7 @@ def load_json(raw_body: bytes) -> dict:
     if _nesting_depth(text) > MAX_JSON_DEPTH:
         raise InvalidPayloadError("JSON nested too deeply")
     try:
-        data = json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+        data = strict_json(text)
     except (ValueError, RecursionError) as exc:
         raise InvalidPayloadError(f"body is not JSON: {str(exc)[:80]}") from None
     if not isinstance(data, dict):
@@ -109,6 +109,34 @@ def load_json(raw_body: bytes) -> dict:
 
 def _refuse_constant(name):
     raise ValueError(f"{name} is not a JSON number")
+
+
+MAX_NUMBER_DIGITS = 40  # ids reach 2^63 (19 digits); nothing a store sends needs more
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise ValueError(f"number {text[:20]}… is absurdly large")
+    return int(text)
+
+
+def _bounded_decimal(text: str) -> Decimal:
+    number = Decimal(text)
+    if abs(number.adjusted()) > MAX_NUMBER_DIGITS:
+        raise ValueError(f"number {text[:20]} is out of range")
+    return number
+
+
+def strict_json(text):
+    """json.loads with the same bounds as load_json, for any JSON the bridge keeps.
+
+    NUL characters are refused: PostgreSQL text cannot hold them, and no store sends them."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    if "\x00" in text or "\\u0000" in text:
+        raise ValueError("NUL character in the body")
+    return json.loads(text, parse_float=_bounded_decimal, parse_int=_bounded_int,
+                      parse_constant=_refuse_constant)
 
 
 def _nesting_depth(text: str) -> int:
