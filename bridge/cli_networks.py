@@ -8,7 +8,7 @@ import click
 from bridge import audit
 
 from bridge.storage.models import Event, NetworkState
-from workers import delivery, templating
+from workers import delivery, limits, templating
 
 TEST_CLICK_ID = "bridge-test-click"
 
@@ -74,7 +74,10 @@ def _set_paused(rt, name: str, paused: bool, reason: str) -> None:
     with rt.session() as session:
         state = session.get(NetworkState, name) or NetworkState(name=name)
         state.paused, state.reason, state.consecutive_failures = paused, reason, 0
+        state.probe_at = None
         session.add(state)
+        if not paused:
+            limits.release_held(session, name)
         audit.record(session, audit.cli_actor(), "pause" if paused else "resume",
                      f"network {name}", reason)
     click.echo(f"network {name} {'paused' if paused else 'resumed'}")

@@ -27,7 +27,9 @@ def sweep(rt) -> int:
     """Enqueue every due delivery (paused networks excepted); the number enqueued."""
     now = utcnow()
     with rt.session() as session:
-        paused = set(session.scalars(select(NetworkState.name).where(NetworkState.paused)))
+        paused = set(session.scalars(select(NetworkState.name).where(
+            NetworkState.paused,  # a breaker whose probe time has come lets one through
+            NetworkState.probe_at.is_(None) | (NetworkState.probe_at > now))))
         due = session.execute(select(Delivery.id, Delivery.attempts).where(
             or_(Delivery.status.in_(DUE_STATUSES) & (Delivery.next_attempt_at <= now)
                 & (Delivery.lease_until.is_(None) | (Delivery.lease_until < now)),
