@@ -33,6 +33,7 @@ class NetworkServer:
         self.replies: list[Reply] = []
         self.default = Reply()
         self.lock = threading.Lock()
+        self.in_flight = self.max_in_flight = 0
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
 
@@ -55,6 +56,12 @@ class NetworkServer:
         with self.lock:
             return self.replies.pop(0) if self.replies else self.default
 
+    def _count_in_flight(self, change: int) -> None:
+        """Requests being answered right now, and the most there ever were at once."""
+        with self.lock:
+            self.in_flight += change
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
     def _handler(self):
         server = self
 
@@ -66,7 +73,14 @@ class NetworkServer:
                 server.received.append(Received(self.command, parts.path, parse_qs(parts.query),
                                                 dict(self.headers), body))
                 reply = server._next_reply()
-                time.sleep(reply.delay_s)
+                server._count_in_flight(+1)
+                try:
+                    time.sleep(reply.delay_s)
+                    self._answer(reply)
+                finally:
+                    server._count_in_flight(-1)
+
+            def _answer(self, reply: Reply):
                 payload = reply.body.encode()
                 self.send_response(reply.status)
                 for key, value in reply.headers.items():

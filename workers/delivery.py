@@ -70,11 +70,11 @@ def claim(rt, delivery_id: int) -> str | None:
         if result.rowcount != 1:
             return None
         if taken_over:
-            session.add(_lost_attempt(delivery_id, delivery.attempts, now))
+            session.add(lost_attempt(delivery_id, delivery.attempts, now))
         return delivery.network
 
 
-def _lost_attempt(delivery_id: int, number: int, now) -> Attempt:
+def lost_attempt(delivery_id: int, number: int, now) -> Attempt:
     """The attempt of a worker that died mid-request: sent or not, nobody saw the answer."""
     return Attempt(delivery_id=delivery_id, number=number, started_at=now, outcome=RETRYING,
                    error="no answer recorded: the worker stopped mid-attempt (lease expired)")
