@@ -43,7 +43,7 @@ def sweep(rt) -> int:
             return 0
         session.execute(update(Delivery).where(Delivery.id.in_([d.id for d in due]))
                         .values(lease_until=now + queue_module.QUEUE_LEASE))
-    return queue_module.enqueue(rt.queue, [tuple(row) for row in due])
+    return queue_module.enqueue_due(rt, [tuple(row) for row in due])
 
 
 def recover_lost(session, now) -> int:
