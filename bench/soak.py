@@ -50,6 +50,9 @@ class FlakyNetwork(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.rng, self.log, self.lock = rng, [], threading.Lock()
 
+    def handle_error(self, request, client_address):
+        pass  # the bridge gave up on a hung request: the late answer has nobody to go to
+
     def reply(self) -> tuple[int, float]:
         with self.lock:
             roll = self.rng.random()
@@ -63,6 +66,9 @@ class FlakyNetwork(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         status, hang = self.server.reply()
+        txn = parse_qs(urlsplit(self.path).query).get("txn_id", [""])[0]
+        with self.server.lock:  # logged first: a hung answer may find the bridge gone
+            self.server.log.append((txn, status))
         time.sleep(hang)
         self.send_response(status)
         if status == 429:
@@ -70,9 +76,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"OK")
-        txn = parse_qs(urlsplit(self.path).query).get("txn_id", [""])[0]
-        with self.server.lock:
-            self.server.log.append((txn, status))
 
     def log_message(self, *args):
         pass

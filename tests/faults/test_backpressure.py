@@ -1,6 +1,7 @@
 """Back-pressure: a concurrency limit across worker processes, and a circuit breaker that stops
 one dead network from holding up the others."""
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -8,9 +9,19 @@ from bridge import status as status_module
 from bridge.app import create_app
 from bridge.cli import main
 from bridge.storage.models import NetworkState
-from tests.faults.helpers import (delivery_rows, fault_config, post_orders, start_worker,
-                                  statuses, stop, txn_ids, wait_until)
+from tests.faults.helpers import (
+    delivery_rows,
+    fault_config,
+    post_orders,
+    start_worker,
+    statuses,
+    stop,
+    txn_ids,
+    wait_until,
+)
 from tests.netserver import NetworkServer, Reply
+
+pytestmark = pytest.mark.slow  # real worker and web processes
 
 
 def test_concurrency_holds_across_worker_processes(write_config, database_url, redis_url, redis,

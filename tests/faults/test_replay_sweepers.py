@@ -9,7 +9,7 @@ from sqlalchemy import update
 from bridge.app import create_app
 from bridge.cli import main
 from bridge.storage.models import Delivery, utcnow
-from tests.faults.helpers import (fault_config, post_orders, start_worker, statuses, txn_ids)
+from tests.faults.helpers import fault_config, post_orders, start_worker, statuses, txn_ids
 from tests.live import run_worker
 from tests.netserver import Reply
 from workers.sweeper import sweep

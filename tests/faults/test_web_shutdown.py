@@ -7,8 +7,8 @@ import socket
 import subprocess
 import time
 
+import pytest
 import requests
-
 from sqlalchemy import func, select
 
 from bridge import runner
@@ -16,6 +16,8 @@ from bridge.embedded_redis import free_port
 from bridge.storage.models import Delivery, Event
 from tests import stripe_events as se
 from tests.faults.helpers import fault_config, stop
+
+pytestmark = pytest.mark.slow  # real worker and web processes
 
 
 def start_web(tmp_path, port: int) -> subprocess.Popen:

@@ -3,11 +3,22 @@
 import os
 import signal
 
-from tests import stripe_events as se
-from tests.faults.helpers import (attempts, delivery_rows, fault_config, start_worker, stop,
-                                  txn_ids, wait_until)
-from tests.netserver import Reply
+import pytest
+
 from bridge.app import create_app
+from tests import stripe_events as se
+from tests.faults.helpers import (
+    attempts,
+    delivery_rows,
+    fault_config,
+    start_worker,
+    stop,
+    txn_ids,
+    wait_until,
+)
+from tests.netserver import Reply
+
+pytestmark = pytest.mark.slow  # real worker and web processes
 
 
 def test_worker_killed_mid_request_is_retried_once_with_the_same_txn(
