@@ -7,7 +7,7 @@ import click
 
 from bridge import audit
 from bridge.storage.models import Event, NetworkState
-from workers import delivery, templating
+from workers import delivery, limits, templating
 
 TEST_CLICK_ID = "bridge-test-click"
 
@@ -84,5 +84,8 @@ def set_paused(session, name: str, paused: bool, reason: str, actor: str) -> Non
     """Pause or resume a network by hand (audited); its deliveries wait while paused."""
     state = session.get(NetworkState, name) or NetworkState(name=name)
     state.paused, state.reason, state.consecutive_failures = paused, reason, 0
+    state.probe_at = None
     session.add(state)
+    if not paused:
+        limits.release_held(session, name)
     audit.record(session, actor, "pause" if paused else "resume", f"network {name}", reason)

@@ -29,7 +29,7 @@ def print_status(s: status_module.Status) -> None:
                "OLDEST PENDING       STATE")
     for n in s.networks:
         rate = f"{n.success_rate:.1%}" if n.success_rate is not None else "-"
-        state = f"paused: {n.paused_reason}" if n.paused else "active"
+        state = _state(n)
         click.echo(f"  {n.name:<16} {n.delivered:>9} {n.retrying:>8} {n.dead:>5} {rate:>8}  "
                    f"{_when(n.oldest_pending):<20} {state}")
     click.echo("\nSources:")
@@ -41,6 +41,16 @@ def print_status(s: status_module.Status) -> None:
     click.echo(f"\nAccuracy (24 h): {s.delivered_orders} of {s.attributed} attributed orders "
                f"delivered ({accuracy})")
     _print_attention(s.attention)
+
+
+def _state(n: status_module.NetworkFigures) -> str:
+    """active, paused (by hand or by an answer), or the breaker's open circuit and next probe."""
+    if n.paused and n.probe_at:
+        return f"circuit open, next probe {_when(n.probe_at)}: {n.paused_reason}"
+    if n.paused:
+        return f"paused: {n.paused_reason}"
+    failing = f" ({n.consecutive_failures} failures in a row)" if n.consecutive_failures else ""
+    return "active" + failing
 
 
 def _print_queue(q: status_module.QueueFigures) -> None:

@@ -5,6 +5,10 @@ from datetime import timedelta
 
 from redis.exceptions import RedisError
 from rq import Queue
+from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
+
+from bridge.storage.models import SENDING, Delivery
 
 log = logging.getLogger("bridge.queue")
 JOB_FUNCTION = "workers.delivery.deliver"
@@ -31,3 +35,17 @@ def enqueue(queue: Queue | None, due: list[tuple[int, int]]) -> int:
         log.warning("enqueue failed (%s): the sweeper will enqueue %d deliveries", exc, len(due))
         return 0
     return len(due)
+
+
+def enqueue_due(rt, due: list[tuple[int, int]]) -> int:
+    """Enqueue; when Redis is away, drop the queue lease so the sweeper's next pass takes them."""
+    enqueued = enqueue(rt.queue_or_none(), due)
+    if due and enqueued == 0:
+        try:
+            with rt.session() as session:
+                session.execute(update(Delivery).where(
+                    Delivery.id.in_([delivery_id for delivery_id, _ in due]),
+                    Delivery.status != SENDING).values(lease_until=None))
+        except SQLAlchemyError as exc:  # committed already: at worst they wait out the lease
+            log.warning("could not release the queue lease (%s)", exc)
+    return enqueued

@@ -143,6 +143,12 @@ class Signing(Strict):
     secret: str
 
 
+class Breaker(Strict):
+    """Pause a network after this many failures in a row; probe it again after cooldown_s."""
+    failures: int = Field(5, ge=1)
+    cooldown_s: float = Field(60, gt=0)
+
+
 class Network(Strict):
     name: str = Field(pattern=NAME)
     preset: str = ""
@@ -171,6 +177,7 @@ class Network(Strict):
     amount_currency: Literal["shop", "presentment"] = "shop"
     retry: Retry = Retry()
     concurrency: int = Field(8, ge=1, le=256)
+    breaker: Breaker = Breaker()
     delay_minutes: int = Field(0, ge=0)
     timeout_s: float = Field(10, gt=0, le=120)
     send_test: bool = False
@@ -216,6 +223,7 @@ class Alerts(Strict):
 
 class Worker(Strict):
     sweep_interval_s: float = Field(2, gt=0)
+    lease_margin_s: float = Field(30, gt=0)  # a claimed delivery's lease: 2 × timeout_s + this
     queue: str = "postbacks"
 
 

@@ -50,6 +50,8 @@ class NetworkFigures:
     oldest_pending: datetime | None = None
     paused: bool = False
     paused_reason: str = ""
+    consecutive_failures: int = 0
+    probe_at: datetime | None = None  # set while the circuit breaker holds the network
 
 
 @dataclass
@@ -134,8 +136,9 @@ def _networks(session, config, now: datetime) -> list[NetworkFigures]:
             setattr(figures[name], status, count)
     for item in figures.values():
         state = states.get(item.name)
-        item.paused = bool(state and state.paused)
-        item.paused_reason = state.reason if state else ""
+        if state:
+            item.paused, item.paused_reason = bool(state.paused), state.reason
+            item.consecutive_failures, item.probe_at = state.consecutive_failures, state.probe_at
         item.oldest_pending = oldest.get(item.name)
         final = item.delivered + item.rejected + item.dead
         item.success_rate = round(item.delivered / final, 4) if final else None

@@ -63,6 +63,7 @@ class NetworkServer(LoopbackServer):
         self.replies: list[Reply] = []
         self.default = Reply()
         self.lock = threading.Lock()
+        self.in_flight = self.max_in_flight = 0
         self._serve_on_loopback(self._handler())
 
     def script(self, replies: list[Reply], default: Reply | None = None) -> None:
@@ -80,6 +81,12 @@ class NetworkServer(LoopbackServer):
         with self.lock:
             return self.replies.pop(0) if self.replies else self.default
 
+    def _count_in_flight(self, change: int) -> None:
+        """Requests being answered right now, and the most there ever were at once."""
+        with self.lock:
+            self.in_flight += change
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
     def _handler(self):
         server = self
 
@@ -91,8 +98,12 @@ class NetworkServer(LoopbackServer):
                 server.received.append(Received(self.command, parts.path, parse_qs(parts.query),
                                                 dict(self.headers), body))
                 reply = server._next_reply()
-                time.sleep(reply.delay_s)
-                send_reply(self, reply.status, reply.body.encode(), reply.headers)
+                server._count_in_flight(+1)
+                try:
+                    time.sleep(reply.delay_s)
+                    send_reply(self, reply.status, reply.body.encode(), reply.headers)
+                finally:
+                    server._count_in_flight(-1)
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 

@@ -12,7 +12,7 @@ from bridge import alerts, metrics
 from bridge import runtime as runtime_module
 from bridge.storage.models import (DEAD, DELIVERED, DUE_STATUSES, PENDING, REJECTED, RETRYING,
                                    SENDING, SKIPPED, Attempt, Delivery, NetworkState, utcnow)
-from workers import backoff, classify, templating
+from workers import backoff, classify, limits, templating
 
 log = logging.getLogger("bridge.delivery")
 EXCERPT_CHARS = 500
@@ -30,15 +30,27 @@ def deliver(delivery_id: int) -> str:
     with rt.session() as session:
         delivery = session.get(Delivery, delivery_id)
         blocked = _blocked(rt, session, delivery, network)
+        slot = "" if blocked else limits.acquire(rt, network, lease_s(rt, network))
+        if slot is None:
+            _wait(delivery, "every concurrency slot is busy", limits.slot_wait_s())
+            return "held"
         if blocked:
             return blocked
         values = templating.values_for(delivery.event, delivery, network)
         request = templating.render(network, values, delivery.kind, delivery.event.is_test)
         number = delivery.attempts
-    outcome, attempt = send(rt, request, network)
+    try:
+        outcome, attempt = send(rt, request, network)
+    finally:
+        limits.release(rt, network, slot)
     attempt.delivery_id, attempt.number = delivery_id, number
     _record(rt, delivery_id, network, outcome, attempt)
     return outcome.status
+
+
+def lease_s(rt, network) -> float:
+    """How long a claim (and a concurrency slot) lasts before another worker may take over."""
+    return (network.timeout_s if network else 10) * 2 + rt.config.worker.lease_margin_s
 
 
 def claim(rt, delivery_id: int) -> str | None:
@@ -48,14 +60,24 @@ def claim(rt, delivery_id: int) -> str | None:
         delivery = session.get(Delivery, delivery_id)
         if delivery is None:
             return None
-        network = rt.config.network(delivery.network)
-        lease = timedelta(seconds=(network.timeout_s if network else 10) * 2 + 30)
+        taken_over = delivery.status == SENDING
+        lease = timedelta(seconds=lease_s(rt, rt.config.network(delivery.network)))
         result = session.execute(update(Delivery).where(
             Delivery.id == delivery_id,
             or_(Delivery.status.in_(DUE_STATUSES) & (Delivery.next_attempt_at <= now),
                 (Delivery.status == SENDING) & (Delivery.lease_until < now)),
         ).values(status=SENDING, lease_until=now + lease, attempts=Delivery.attempts + 1))
-        return delivery.network if result.rowcount == 1 else None
+        if result.rowcount != 1:
+            return None
+        if taken_over:
+            session.add(lost_attempt(delivery_id, delivery.attempts, now))
+        return delivery.network
+
+
+def lost_attempt(delivery_id: int, number: int, now) -> Attempt:
+    """The attempt of a worker that died mid-request: sent or not, nobody saw the answer."""
+    return Attempt(delivery_id=delivery_id, number=number, started_at=now, outcome=RETRYING,
+                   error="no answer recorded: the worker stopped mid-attempt (lease expired)")
 
 
 def _blocked(rt, session, delivery: Delivery, network) -> str:
@@ -63,14 +85,16 @@ def _blocked(rt, session, delivery: Delivery, network) -> str:
     if network is None:
         _finish(delivery, SKIPPED, "network no longer configured")
         return SKIPPED
-    paused = session.get(NetworkState, network.name)
     sale = delivery.depends_on_id and session.get(Delivery, delivery.depends_on_id)
     if sale and sale.status in (DEAD, REJECTED, SKIPPED):
         _finish(delivery, SKIPPED, f"sale never delivered ({sale.status})")
         return SKIPPED
-    if (paused and paused.paused) or (sale and sale.status != DELIVERED):
-        why = "network paused" if paused and paused.paused else "waiting for the sale's delivery"
-        _wait(delivery, why, HOLD_S)
+    if sale and sale.status != DELIVERED:
+        _wait(delivery, "waiting for the sale's delivery", HOLD_S)
+        return "held"
+    paused, hold_s = limits.admits(session, network)
+    if paused:
+        _wait(delivery, paused, hold_s)
         return "held"
     return ""
 
@@ -115,9 +139,13 @@ def send(rt, request, network) -> tuple[classify.Outcome, Attempt]:
 
 
 def _record(rt, delivery_id: int, network, outcome: classify.Outcome, attempt: Attempt) -> None:
-    """The attempt row and the delivery's next state, in one transaction."""
+    """The attempt row, the breaker's count and the delivery's next state, in one transaction."""
+    failed = limits.is_failure(outcome, attempt.response_status)
+    if failed:
+        limits.ensure_state(rt, network.name)
     with rt.session() as session:
         session.add(attempt)
+        opened = _count(session, network, outcome, failed)
         delivery = session.get(Delivery, delivery_id)
         delivery.lease_until, delivery.reason = None, rt.mask(outcome.reason)
         if outcome.status in (classify.DELIVERED, classify.DUPLICATE):
@@ -135,6 +163,17 @@ def _record(rt, delivery_id: int, network, outcome: classify.Outcome, attempt: A
              "delivery_status=%s", delivery_id, network.name, attempt.number, outcome.status,
              attempt.response_status, attempt.latency_ms, status)
     _observe(rt, delivery_id, network.name, outcome, status, reason, attempt)
+    if opened:
+        alerts.network_paused(rt, network.name, opened)
+
+
+def _count(session, network, outcome: classify.Outcome, failed: bool) -> str:
+    """The circuit breaker's bookkeeping; the reason when this attempt opened it."""
+    if failed:
+        return limits.count_failure(session, network)
+    if outcome.status != classify.PAUSED:
+        limits.count_success(session, network)
+    return ""
 
 
 def _observe(rt, delivery_id, network: str, outcome, status: str, reason: str, attempt) -> None:
@@ -160,6 +199,6 @@ def _schedule_retry(delivery: Delivery, network, outcome: classify.Outcome) -> N
 
 def _pause(session, name: str, reason: str) -> None:
     state = session.get(NetworkState, name) or NetworkState(name=name)
-    state.paused, state.reason = True, reason
+    state.paused, state.reason, state.probe_at = True, reason, None  # a human must resume it
     session.add(state)
     log.warning("network paused network=%s reason=%r", name, reason)

@@ -11,11 +11,13 @@ import time
 import uuid
 
 from redis.exceptions import RedisError
-from sqlalchemy import or_, select, true, update
+from sqlalchemy import select, true, update
 
 from bridge import alerts, clickstore, privacy
 from bridge import queue as queue_module
-from bridge.storage.models import DUE_STATUSES, SENDING, Delivery, NetworkState, utcnow
+from bridge.storage.models import (DUE_STATUSES, RETRYING, SENDING, Delivery, NetworkState,
+                                   utcnow)
+from workers.delivery import lost_attempt
 
 log = logging.getLogger("bridge.sweeper")
 LEASE_KEY = "bridge:sweeper:lease"
@@ -27,18 +29,37 @@ def sweep(rt) -> int:
     """Enqueue every due delivery (paused networks excepted); the number enqueued."""
     now = utcnow()
     with rt.session() as session:
-        paused = set(session.scalars(select(NetworkState.name).where(NetworkState.paused)))
+        recover_lost(session, now)
+    with rt.session() as session:
+        paused = set(session.scalars(select(NetworkState.name).where(
+            NetworkState.paused,  # a breaker whose probe time has come lets one through
+            NetworkState.probe_at.is_(None) | (NetworkState.probe_at > now))))
         due = session.execute(select(Delivery.id, Delivery.attempts).where(
-            or_(Delivery.status.in_(DUE_STATUSES) & (Delivery.next_attempt_at <= now)
-                & (Delivery.lease_until.is_(None) | (Delivery.lease_until < now)),
-                (Delivery.status == SENDING) & (Delivery.lease_until < now)),
+            Delivery.status.in_(DUE_STATUSES), Delivery.next_attempt_at <= now,
+            Delivery.lease_until.is_(None) | (Delivery.lease_until < now),
             Delivery.network.not_in(paused) if paused else true(),
         ).order_by(Delivery.next_attempt_at).limit(BATCH)).all()
         if not due:
             return 0
         session.execute(update(Delivery).where(Delivery.id.in_([d.id for d in due]))
                         .values(lease_until=now + queue_module.QUEUE_LEASE))
-    return queue_module.enqueue(rt.queue, [tuple(row) for row in due])
+    return queue_module.enqueue_due(rt, [tuple(row) for row in due])
+
+
+def recover_lost(session, now) -> int:
+    """A claim whose lease ran out: its worker died mid-attempt. Record that; due again now."""
+    lost = session.execute(select(Delivery.id, Delivery.attempts).where(
+        Delivery.status == SENDING, Delivery.lease_until < now)).all()
+    for delivery_id, number in lost:
+        taken = session.execute(update(Delivery).where(
+            Delivery.id == delivery_id, Delivery.status == SENDING, Delivery.lease_until < now,
+        ).values(status=RETRYING, next_attempt_at=now, lease_until=None,
+                 reason="worker stopped mid-attempt"))
+        if taken.rowcount == 1:  # another sweeper may have been quicker
+            session.add(lost_attempt(delivery_id, number, now))
+    if lost:
+        log.warning("sweeper: %d deliveries lost their worker mid-attempt; due again", len(lost))
+    return len(lost)
 
 
 class Sweeper(threading.Thread):

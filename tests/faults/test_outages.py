@@ -1,0 +1,73 @@
+"""Ingest never acknowledges what it did not store: database down → 503 and nothing written;
+Redis down → 200, and the sweeper enqueues once Redis is back."""
+
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import make_url
+
+from bridge.app import create_app
+from bridge.embedded_redis import EmbeddedRedis
+from bridge.storage.models import Delivery, Event
+from tests import stripe_events as se
+from tests.faults.helpers import fault_config, start_worker, statuses, stop, txn_ids, wait_until
+from tests.faults.tcpproxy import TcpProxy
+
+
+def stored(url: str) -> tuple[int, int]:
+    """(events, deliveries), read past the proxy."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return (connection.scalar(select(func.count(Event.id))),
+                    connection.scalar(select(func.count(Delivery.id))))
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def proxied(database_url):
+    """The test's PostgreSQL behind a proxy the test can cut; (direct url, proxy)."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("cutting the database's connection needs PostgreSQL")
+    target = make_url(database_url)
+    with TcpProxy(target.port or 5432, target.host) as proxy:
+        yield database_url, proxy
+
+
+@pytest.mark.parametrize("cut", ["before", "mid-transaction"])
+def test_database_down_is_503_nothing_half_written_then_accepted(
+        cut, proxied, write_config, redis_url, redis, network_server):
+    direct, proxy = proxied
+    via_proxy = make_url(direct).set(host="127.0.0.1", port=proxy.port,
+                                     query={"sslmode": "disable"})
+    rt = write_config(fault_config(via_proxy.render_as_string(hide_password=False), redis_url,
+                                   network_server.url))
+    client = create_app(rt).test_client()
+    if cut == "before":
+        proxy.cut()
+    else:  # the event row is written, then the connection dies before the deliveries
+        proxy.cut_on(b"INSERT INTO deliveries")
+    response = se.post(client, se.checkout_session())
+    assert response.status_code == 503
+    assert stored(direct) == (0, 0)
+    proxy.restore()
+    assert se.post(client, se.checkout_session()).status_code == 200  # the platform's retry
+    assert stored(direct) == (1, 1)
+
+
+def test_redis_down_still_200_and_the_sweeper_enqueues_when_it_returns(
+        tmp_path, write_config, database_url, network_server):
+    with EmbeddedRedis(tmp_path / "redis") as own_redis:
+        rt = write_config(fault_config(database_url, own_redis.url, network_server.url))
+        client = create_app(rt).test_client()
+        worker = start_worker(rt)
+        try:
+            own_redis.stop()
+            assert se.post(client, se.checkout_session()).status_code == 200
+            assert statuses(rt) == {"pending": 1}
+            own_redis.start()
+            assert wait_until(lambda: statuses(rt) == {"delivered": 1}, timeout_s=20), \
+                worker.poll()
+        finally:
+            stop(worker)
+    assert txn_ids(network_server) == {"pi_test_1": 1}
