@@ -76,7 +76,7 @@ def store(runtime, data: dict) -> Outcome:
     webhook = Webhook(f"{conversion.kind}:{conversion.txn_id}", f"offline.{conversion.kind}",
                       (conversion,), redact.payload(kept))
     stored = ingest.store_webhook(runtime, source, webhook)
-    queue.enqueue(runtime.queue_or_none(), stored.due)
+    queue.wake(runtime.queue_or_none(), stored.networks)
     return Outcome("duplicate" if stored.duplicate else "accepted", stored.event_ids,
                    _attribution(runtime, source, webhook.event_id), len(stored.due))
 

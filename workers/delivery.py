@@ -117,24 +117,34 @@ def send(rt, request, network) -> tuple[classify.Outcome, Attempt]:
 def _record(rt, delivery_id: int, network, outcome: classify.Outcome, attempt: Attempt) -> None:
     """The attempt row and the delivery's next state, in one transaction."""
     with rt.session() as session:
-        session.add(attempt)
-        delivery = session.get(Delivery, delivery_id)
-        delivery.lease_until, delivery.reason = None, rt.mask(outcome.reason)
-        if outcome.status in (classify.DELIVERED, classify.DUPLICATE):
-            delivery.status, delivery.delivered_at = DELIVERED, utcnow()
-        elif outcome.status == classify.REJECTED:
-            delivery.status = REJECTED
-        elif outcome.status == classify.PAUSED:
-            _pause(session, network.name, outcome.reason)
-            delivery.status = RETRYING
-            delivery.next_attempt_at = utcnow() + timedelta(seconds=network.retry.first_delay_s)
-        else:
-            _schedule_retry(delivery, network, outcome)
-        status, reason = delivery.status, delivery.reason
+        status, reason = apply_outcome(rt, session, delivery_id, network, outcome, attempt)
+    observe(rt, delivery_id, network, outcome, status, reason, attempt)
+
+
+def observe(rt, delivery_id: int, network, outcome, status: str, reason: str, attempt) -> None:
+    """The log line, metrics and alerts of one recorded attempt (after its commit)."""
     log.info("attempt delivery=%s network=%s number=%s outcome=%s status=%s latency_ms=%s "
              "delivery_status=%s", delivery_id, network.name, attempt.number, outcome.status,
              attempt.response_status, attempt.latency_ms, status)
     _observe(rt, delivery_id, network.name, outcome, status, reason, attempt)
+
+
+def apply_outcome(rt, session, delivery_id: int, network, outcome, attempt) -> tuple[str, str]:
+    """Add the attempt row and move the delivery to its next state; (status, reason)."""
+    session.add(attempt)
+    delivery = session.get(Delivery, delivery_id)
+    delivery.lease_until, delivery.reason = None, rt.mask(outcome.reason)
+    if outcome.status in (classify.DELIVERED, classify.DUPLICATE):
+        delivery.status, delivery.delivered_at = DELIVERED, utcnow()
+    elif outcome.status == classify.REJECTED:
+        delivery.status = REJECTED
+    elif outcome.status == classify.PAUSED:
+        _pause(session, network.name, outcome.reason)
+        delivery.status = RETRYING
+        delivery.next_attempt_at = utcnow() + timedelta(seconds=network.retry.first_delay_s)
+    else:
+        _schedule_retry(delivery, network, outcome)
+    return delivery.status, delivery.reason
 
 
 def _observe(rt, delivery_id, network: str, outcome, status: str, reason: str, attempt) -> None:

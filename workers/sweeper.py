@@ -28,7 +28,7 @@ def sweep(rt) -> int:
     now = utcnow()
     with rt.session() as session:
         paused = set(session.scalars(select(NetworkState.name).where(NetworkState.paused)))
-        due = session.execute(select(Delivery.id, Delivery.attempts).where(
+        due = session.execute(select(Delivery.id, Delivery.attempts, Delivery.network).where(
             or_(Delivery.status.in_(DUE_STATUSES) & (Delivery.next_attempt_at <= now)
                 & (Delivery.lease_until.is_(None) | (Delivery.lease_until < now)),
                 (Delivery.status == SENDING) & (Delivery.lease_until < now)),
@@ -38,7 +38,8 @@ def sweep(rt) -> int:
             return 0
         session.execute(update(Delivery).where(Delivery.id.in_([d.id for d in due]))
                         .values(lease_until=now + queue_module.QUEUE_LEASE))
-    return queue_module.enqueue(rt.queue, [tuple(row) for row in due])
+    sizes = {n.name: queue_module.batch_size(n) for n in rt.config.networks}
+    return queue_module.enqueue_batches(rt.queue, [tuple(row) for row in due], sizes)
 
 
 class Sweeper(threading.Thread):
