@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 arrivals: dict[str, float] = {}
+times: list[float] = []
 connections = set()
 lock = threading.Lock()
 
@@ -20,16 +21,20 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         parts = urlsplit(self.path)
         if parts.path == "/_stats":
-            return self._answer(json.dumps({"count": len(arrivals), "arrivals": arrivals,
+            return self._answer(json.dumps({"count": len(times), "arrivals": arrivals,
+                                            "first": min(times, default=0),
+                                            "last": max(times, default=0),
                                             "connections": len(connections)}))
         if parts.path == "/_reset":
             arrivals.clear()
+            times.clear()
             connections.clear()
             return self._answer("{}")
         time.sleep(self.delay_s)
         click = parse_qs(parts.query).get("click_id", ["?"])[0]
         with lock:
             arrivals[click] = time.time()
+            times.append(arrivals[click])
             connections.add(self.client_address)
         self._answer("OK")
 

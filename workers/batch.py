@@ -20,6 +20,15 @@ from workers import delivery as single
 from workers import templating
 
 RECORD_EVERY_S = 0.05  # write finished attempts at least this often (end-to-end latency)
+_pools: dict[tuple[str, int], ThreadPoolExecutor] = {}
+
+
+def pool_for(network) -> ThreadPoolExecutor:
+    """One long-lived pool per network: its threads keep their keep-alive sessions across jobs."""
+    key = (network.name, network.concurrency)
+    if key not in _pools:
+        _pools[key] = ThreadPoolExecutor(network.concurrency, f"postback-{network.name}")
+    return _pools[key]
 
 
 def deliver_batch(network_name: str, delivery_ids: list[int] | None = None) -> dict:
@@ -31,6 +40,8 @@ def deliver_batch(network_name: str, delivery_ids: list[int] | None = None) -> d
     if delivery_ids is None:
         queue_module.clear_wake(rt.redis, network_name)  # before the claim: no webhook is missed
     claimed = claim_many(rt, network, delivery_ids)
+    if delivery_ids is None and len(claimed) == queue_module.batch_size(network):
+        queue_module.wake(rt.queue, [network_name])  # more are due: the next job takes them
     ready = prepare(rt, network, claimed)
     sent = send_all(rt, network, ready)
     return {"claimed": len(claimed), "sent": sent}
@@ -74,14 +85,14 @@ def send_all(rt, network, ready: list) -> int:
     """Send on a pool of `concurrency` threads; record finished attempts as they come in."""
     if not ready:
         return 0
-    with ThreadPoolExecutor(min(network.concurrency, len(ready)), "postback") as pool:
-        running = {pool.submit(single.send, rt, request, network): (delivery_id, number)
-                   for delivery_id, number, request in ready}
-        while running:
-            done, _ = wait(running, timeout=RECORD_EVERY_S, return_when=FIRST_COMPLETED)
-            time.sleep(0 if len(done) >= network.concurrency else RECORD_EVERY_S / 5)
-            done = [future for future in running if future.done()]
-            record_many(rt, network, [(*running.pop(f), *f.result()) for f in done])
+    pool = pool_for(network)
+    running = {pool.submit(single.send, rt, request, network): (delivery_id, number)
+               for delivery_id, number, request in ready}
+    while running:
+        done, _ = wait(running, timeout=RECORD_EVERY_S, return_when=FIRST_COMPLETED)
+        time.sleep(0 if len(done) >= network.concurrency else RECORD_EVERY_S / 5)
+        done = [future for future in running if future.done()]
+        record_many(rt, network, [(*running.pop(f), *f.result()) for f in done])
     return len(ready)
 
 

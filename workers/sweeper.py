@@ -59,7 +59,7 @@ class Sweeper(threading.Thread):
     def tick(self) -> int:
         try:
             if self.holds_lease():
-                enqueued = sweep(self.rt)
+                enqueued = self.sweep_all()
                 self.purge_clicks_when_due()
                 alerts.check(self.rt)  # at most once a minute (a Redis key throttles it)
                 return enqueued
@@ -68,6 +68,16 @@ class Sweeper(threading.Thread):
         except Exception:
             log.exception("sweeper pass failed; will try again")
         return 0
+
+    def sweep_all(self, max_passes: int = 20) -> int:
+        """Sweep until a pass finds less than a full batch (a backlog is not capped per tick)."""
+        total = 0
+        for _ in range(max_passes):
+            enqueued = sweep(self.rt)
+            total += enqueued
+            if enqueued < BATCH:
+                return total
+        return total
 
     def purge_clicks_when_due(self) -> None:
         """Delete expired clicks, at most once per PURGE_INTERVAL_S."""
