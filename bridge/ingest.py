@@ -20,6 +20,7 @@ class Stored:
 
     event_ids: list[int] = field(default_factory=list)
     due: list[tuple[int, int]] = field(default_factory=list)  # (delivery id, attempts so far)
+    networks: set[str] = field(default_factory=set)  # the networks of the due deliveries
     duplicate: bool = False
 
 
@@ -85,6 +86,7 @@ def _mark_due(session, stored: Stored) -> None:
             if delivery.status == PENDING and delivery.next_attempt_at <= now:
                 delivery.lease_until = now + QUEUE_LEASE
                 stored.due.append((delivery.id, delivery.attempts))
+                stored.networks.add(delivery.network)
 
 
 def _old_news(session, source, webhook: Webhook, conversion: ConversionEvent) -> bool:

@@ -77,7 +77,7 @@ def store(runtime, data: dict) -> Outcome:
     webhook = Webhook(f"{conversion.kind}:{conversion.txn_id}", f"offline.{conversion.kind}",
                       (conversion,), redact.payload(kept))
     stored = ingest.store_webhook(runtime, source, webhook)
-    queue.enqueue_due(runtime, stored.due)
+    queue.wake_due(runtime, stored.networks, [row[0] for row in stored.due])
     return Outcome("duplicate" if stored.duplicate else "accepted", stored.event_ids,
                    _attribution(runtime, source, webhook.event_id), len(stored.due))
 

@@ -1,6 +1,13 @@
-"""Putting due deliveries on the RQ queue. Best effort: SQL is the truth, the sweeper catches up."""
+"""Putting due deliveries on the RQ queue. Best effort: SQL is the truth, the sweeper catches up.
 
+Jobs carry a batch of one network's deliveries (workers/batch.py). A webhook does not enqueue a
+job per delivery: it wakes its network, which enqueues one "send what is due" job unless one is
+already waiting, so a burst of webhooks becomes a few large batches instead of many tiny jobs.
+"""
+
+import hashlib
 import logging
+import uuid
 from datetime import timedelta
 
 from redis.exceptions import RedisError
@@ -12,8 +19,12 @@ from bridge.storage.models import SENDING, Delivery
 
 log = logging.getLogger("bridge.queue")
 JOB_FUNCTION = "workers.delivery.deliver"
+BATCH_FUNCTION = "workers.batch.deliver_batch"
 JOB_TIMEOUT_S = 180
 QUEUE_LEASE = timedelta(seconds=60)  # the sweeper leaves an enqueued delivery alone this long
+WAKE_KEY = "bridge:due-job:{}"  # set while a "send what is due" job waits for a worker
+WAKE_TTL_S = 60  # a lost job cannot silence a network longer than this (the sweeper covers it)
+ROUNDS_PER_BATCH = 4
 
 
 def job_id(delivery_id: int, attempts: int) -> str:
@@ -21,31 +32,99 @@ def job_id(delivery_id: int, attempts: int) -> str:
     return f"delivery-{delivery_id}-{attempts + 1}"
 
 
+def batch_size(network) -> int:
+    """Deliveries per batch job: a few rounds of the network's concurrency."""
+    return min(500, max(16, network.concurrency * ROUNDS_PER_BATCH))
+
+
 def enqueue(queue: Queue | None, due: list[tuple[int, int]]) -> int:
-    """Enqueue (delivery id, attempts) pairs in one round trip; 0 if Redis is away."""
+    """Enqueue (delivery id, attempts) pairs as single jobs in one round trip; 0 without Redis."""
     if not due or queue is None:
         return 0
     jobs = [Queue.prepare_data(JOB_FUNCTION, args=(delivery_id,),
                                job_id=job_id(delivery_id, attempts), timeout=JOB_TIMEOUT_S,
                                result_ttl=600, failure_ttl=7 * 86400)
             for delivery_id, attempts in due]
+    return _enqueue_many(queue, jobs, len(due))
+
+
+def enqueue_batches(queue: Queue | None, due: list[tuple[int, int, str]], sizes: dict) -> int:
+    """Enqueue (delivery id, attempts, network) rows as batch jobs, one network per job."""
+    if not due or queue is None:
+        return 0
+    by_network: dict[str, list[tuple[int, int]]] = {}
+    for delivery_id, attempts, network in due:
+        by_network.setdefault(network, []).append((delivery_id, attempts))
+    jobs = []
+    for network, rows in by_network.items():
+        size = sizes.get(network, 100)
+        jobs += [_batch_job(network, rows[i:i + size]) for i in range(0, len(rows), size)]
+    return _enqueue_many(queue, jobs, len(due))
+
+
+def _batch_job(network: str, rows: list[tuple[int, int]]):
+    digest = hashlib.sha1(repr(rows).encode()).hexdigest()[:16]
+    return Queue.prepare_data(BATCH_FUNCTION, args=(network, [i for i, _ in rows]),
+                              job_id=f"batch-{network}-{rows[0][0]}-{digest}",
+                              timeout=JOB_TIMEOUT_S * 4, result_ttl=600, failure_ttl=7 * 86400)
+
+
+def wake(queue: Queue | None, networks) -> int | None:
+    """One waiting "send what is due" job per network; the number enqueued, None if Redis is
+    away (or not configured)."""
+    if queue is None:
+        return None
+    jobs = []
+    try:
+        for network in sorted(set(networks)):
+            if queue.connection.set(WAKE_KEY.format(network), 1, nx=True, ex=WAKE_TTL_S):
+                jobs.append(Queue.prepare_data(
+                    BATCH_FUNCTION, args=(network, None), job_id=f"due-{network}-{uuid.uuid4()}",
+                    timeout=JOB_TIMEOUT_S * 4, result_ttl=60, failure_ttl=7 * 86400))
+    except RedisError as exc:
+        log.warning("wake failed (%s): the sweeper will enqueue", exc)
+        return None
+    if jobs and _enqueue_many(queue, jobs, len(jobs)) == 0:
+        return None
+    return len(jobs)
+
+
+def clear_wake(redis, network: str) -> None:
+    """The waiting job starts: the next commit must enqueue a new one."""
+    redis.delete(WAKE_KEY.format(network))
+
+
+def _enqueue_many(queue: Queue, jobs: list, count: int) -> int:
+    if not jobs:
+        return 0
     try:
         queue.enqueue_many(jobs)
     except RedisError as exc:
-        log.warning("enqueue failed (%s): the sweeper will enqueue %d deliveries", exc, len(due))
+        log.warning("enqueue failed (%s): the sweeper will enqueue %d deliveries", exc, count)
         return 0
-    return len(due)
+    return count
 
 
-def enqueue_due(rt, due: list[tuple[int, int]]) -> int:
-    """Enqueue; when Redis is away, drop the queue lease so the sweeper's next pass takes them."""
-    enqueued = enqueue(rt.queue_or_none(), due)
+def enqueue_due(rt, due: list[tuple[int, int, str]]) -> int:
+    """Enqueue (id, attempts, network) rows as batch jobs; when Redis is away, drop their queue
+    lease so the sweeper's next pass takes them (not a minute later)."""
+    sizes = {n.name: batch_size(n) for n in rt.config.networks}
+    enqueued = enqueue_batches(rt.queue_or_none(), due, sizes)
     if due and enqueued == 0:
-        try:
-            with rt.session() as session:
-                session.execute(update(Delivery).where(
-                    Delivery.id.in_([delivery_id for delivery_id, _ in due]),
-                    Delivery.status != SENDING).values(lease_until=None))
-        except SQLAlchemyError as exc:  # committed already: at worst they wait out the lease
-            log.warning("could not release the queue lease (%s)", exc)
+        release_lease(rt, [row[0] for row in due])
     return enqueued
+
+
+def wake_due(rt, networks, due_ids: list[int]) -> None:
+    """After a commit: wake the networks; when Redis is away, drop the deliveries' queue lease."""
+    if wake(rt.queue_or_none(), networks) is None and due_ids:
+        release_lease(rt, due_ids)
+
+
+def release_lease(rt, delivery_ids: list[int]) -> None:
+    try:
+        with rt.session() as session:
+            session.execute(update(Delivery).where(
+                Delivery.id.in_(delivery_ids), Delivery.status != SENDING).values(lease_until=None))
+    except SQLAlchemyError as exc:  # committed already: at worst they wait out the lease
+        log.warning("could not release the queue lease (%s)", exc)

@@ -34,7 +34,7 @@ def receive(name: str):
     except (IgnoredEventError, InvalidPayloadError) as error:
         return _unusable(runtime, source, error, raw_body)
     stored = ingest.store_webhook(runtime, source, webhook)
-    queue.enqueue_due(runtime, stored.due)
+    queue.wake_due(runtime, stored.networks, [row[0] for row in stored.due])
     result = "duplicate" if stored.duplicate else "accepted"
     metrics.webhook(name, result)
     log.info("webhook source=%s event=%s topic=%s result=%s deliveries=%d", name,

@@ -140,25 +140,17 @@ def send(rt, request, network) -> tuple[classify.Outcome, Attempt]:
 
 def _record(rt, delivery_id: int, network, outcome: classify.Outcome, attempt: Attempt) -> None:
     """The attempt row, the breaker's count and the delivery's next state, in one transaction."""
-    failed = limits.is_failure(outcome, attempt.response_status)
-    if failed:
+    if limits.is_failure(outcome, attempt.response_status):
         limits.ensure_state(rt, network.name)
     with rt.session() as session:
-        session.add(attempt)
-        opened = _count(session, network, outcome, failed)
-        delivery = session.get(Delivery, delivery_id)
-        delivery.lease_until, delivery.reason = None, rt.mask(outcome.reason)
-        if outcome.status in (classify.DELIVERED, classify.DUPLICATE):
-            delivery.status, delivery.delivered_at = DELIVERED, utcnow()
-        elif outcome.status == classify.REJECTED:
-            delivery.status = REJECTED
-        elif outcome.status == classify.PAUSED:
-            _pause(session, network.name, outcome.reason)
-            delivery.status = RETRYING
-            delivery.next_attempt_at = utcnow() + timedelta(seconds=network.retry.first_delay_s)
-        else:
-            _schedule_retry(delivery, network, outcome)
-        status, reason = delivery.status, delivery.reason
+        status, reason, opened = apply_outcome(rt, session, delivery_id, network, outcome,
+                                               attempt)
+    observe(rt, delivery_id, network, outcome, status, reason, attempt, opened)
+
+
+def observe(rt, delivery_id: int, network, outcome, status: str, reason: str, attempt,
+            opened: str = "") -> None:
+    """The log line, metrics and alerts of one recorded attempt (after its commit)."""
     log.info("attempt delivery=%s network=%s number=%s outcome=%s status=%s latency_ms=%s "
              "delivery_status=%s", delivery_id, network.name, attempt.number, outcome.status,
              attempt.response_status, attempt.latency_ms, status)
@@ -174,6 +166,26 @@ def _count(session, network, outcome: classify.Outcome, failed: bool) -> str:
     if outcome.status != classify.PAUSED:
         limits.count_success(session, network)
     return ""
+
+
+def apply_outcome(rt, session, delivery_id: int, network, outcome, attempt):
+    """Add the attempt row, count it for the breaker and move the delivery to its next state;
+    (status, reason, the breaker's reason when this attempt opened it)."""
+    session.add(attempt)
+    opened = _count(session, network, outcome, limits.is_failure(outcome, attempt.response_status))
+    delivery = session.get(Delivery, delivery_id)
+    delivery.lease_until, delivery.reason = None, rt.mask(outcome.reason)
+    if outcome.status in (classify.DELIVERED, classify.DUPLICATE):
+        delivery.status, delivery.delivered_at = DELIVERED, utcnow()
+    elif outcome.status == classify.REJECTED:
+        delivery.status = REJECTED
+    elif outcome.status == classify.PAUSED:
+        _pause(session, network.name, outcome.reason)
+        delivery.status = RETRYING
+        delivery.next_attempt_at = utcnow() + timedelta(seconds=network.retry.first_delay_s)
+    else:
+        _schedule_retry(delivery, network, outcome)
+    return delivery.status, delivery.reason, opened
 
 
 def _observe(rt, delivery_id, network: str, outcome, status: str, reason: str, attempt) -> None:

@@ -34,7 +34,7 @@ def sweep(rt) -> int:
         paused = set(session.scalars(select(NetworkState.name).where(
             NetworkState.paused,  # a breaker whose probe time has come lets one through
             NetworkState.probe_at.is_(None) | (NetworkState.probe_at > now))))
-        due = session.execute(select(Delivery.id, Delivery.attempts).where(
+        due = session.execute(select(Delivery.id, Delivery.attempts, Delivery.network).where(
             Delivery.status.in_(DUE_STATUSES), Delivery.next_attempt_at <= now,
             Delivery.lease_until.is_(None) | (Delivery.lease_until < now),
             Delivery.network.not_in(paused) if paused else true(),
@@ -79,7 +79,7 @@ class Sweeper(threading.Thread):
     def tick(self) -> int:
         try:
             if self.holds_lease():
-                enqueued = sweep(self.rt)
+                enqueued = self.sweep_all()
                 self.purge_when_due()
                 alerts.check(self.rt)  # at most once a minute (a Redis key throttles it)
                 return enqueued
@@ -88,6 +88,16 @@ class Sweeper(threading.Thread):
         except Exception:
             log.exception("sweeper pass failed; will try again")
         return 0
+
+    def sweep_all(self, max_passes: int = 20) -> int:
+        """Sweep until a pass finds less than a full batch (a backlog is not capped per tick)."""
+        total = 0
+        for _ in range(max_passes):
+            enqueued = sweep(self.rt)
+            total += enqueued
+            if enqueued < BATCH:
+                return total
+        return total
 
     def purge_when_due(self) -> None:
         """Delete expired clicks and old payloads, at most once per PURGE_INTERVAL_S."""
