@@ -123,5 +123,5 @@ def record_many(rt, network, finished: list[tuple]) -> None:
             attempt.delivery_id, attempt.number = delivery_id, number
             result = single.apply_outcome(rt, session, delivery_id, network, outcome, attempt)
             observed.append((delivery_id, outcome, attempt, result))
-    for delivery_id, outcome, attempt, (status, reason, opened) in observed:
-        single.observe(rt, delivery_id, network, outcome, status, reason, attempt, opened)
+    for delivery_id, outcome, attempt, result in observed:
+        single.observe(rt, delivery_id, network, outcome, *result[:2], attempt, *result[2:])

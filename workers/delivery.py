@@ -9,6 +9,7 @@ import requests
 from sqlalchemy import or_, update
 
 from bridge import alerts, metrics
+from bridge import queue as queue_module
 from bridge import runtime as runtime_module
 from bridge.storage.models import (DEAD, DELIVERED, DUE_STATUSES, PENDING, REJECTED, RETRYING,
                                    SENDING, SKIPPED, Attempt, Delivery, NetworkState, utcnow)
@@ -143,14 +144,17 @@ def _record(rt, delivery_id: int, network, outcome: classify.Outcome, attempt: A
     if limits.is_failure(outcome, attempt.response_status):
         limits.ensure_state(rt, network.name)
     with rt.session() as session:
-        status, reason, opened = apply_outcome(rt, session, delivery_id, network, outcome,
-                                               attempt)
-    observe(rt, delivery_id, network, outcome, status, reason, attempt, opened)
+        status, reason, opened, released = apply_outcome(rt, session, delivery_id, network,
+                                                         outcome, attempt)
+    observe(rt, delivery_id, network, outcome, status, reason, attempt, opened, released)
 
 
 def observe(rt, delivery_id: int, network, outcome, status: str, reason: str, attempt,
-            opened: str = "") -> None:
-    """The log line, metrics and alerts of one recorded attempt (after its commit)."""
+            opened: str = "", released: int = 0) -> None:
+    """The log line, metrics and alerts of one recorded attempt (after its commit); refunds
+    that waited for this sale are woken."""
+    if released:
+        queue_module.wake(rt.queue_or_none(), [network.name])
     log.info("attempt delivery=%s network=%s number=%s outcome=%s status=%s latency_ms=%s "
              "delivery_status=%s", delivery_id, network.name, attempt.number, outcome.status,
              attempt.response_status, attempt.latency_ms, status)
@@ -170,13 +174,15 @@ def _count(session, network, outcome: classify.Outcome, failed: bool) -> str:
 
 def apply_outcome(rt, session, delivery_id: int, network, outcome, attempt):
     """Add the attempt row, count it for the breaker and move the delivery to its next state;
-    (status, reason, the breaker's reason when this attempt opened it)."""
+    (status, reason, the breaker's reason when this attempt opened it, refunds released)."""
     session.add(attempt)
     opened = _count(session, network, outcome, limits.is_failure(outcome, attempt.response_status))
     delivery = session.get(Delivery, delivery_id)
     delivery.lease_until, delivery.reason = None, rt.mask(outcome.reason)
+    released = 0
     if outcome.status in (classify.DELIVERED, classify.DUPLICATE):
         delivery.status, delivery.delivered_at = DELIVERED, utcnow()
+        released = _release_dependents(session, delivery_id)
     elif outcome.status == classify.REJECTED:
         delivery.status = REJECTED
     elif outcome.status == classify.PAUSED:
@@ -185,7 +191,15 @@ def apply_outcome(rt, session, delivery_id: int, network, outcome, attempt):
         delivery.next_attempt_at = utcnow() + timedelta(seconds=network.retry.first_delay_s)
     else:
         _schedule_retry(delivery, network, outcome)
-    return delivery.status, delivery.reason, opened
+    return delivery.status, delivery.reason, opened, released
+
+
+def _release_dependents(session, sale_id: int) -> int:
+    """Refunds held for this sale are due now, not at the end of their hold."""
+    result = session.execute(update(Delivery).where(
+        Delivery.depends_on_id == sale_id, Delivery.status.in_(DUE_STATUSES))
+        .values(next_attempt_at=utcnow(), lease_until=None))
+    return result.rowcount or 0
 
 
 def _observe(rt, delivery_id, network: str, outcome, status: str, reason: str, attempt) -> None:
