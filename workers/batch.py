@@ -6,6 +6,7 @@ claimed by compare-and-set in SQL, so a batch run twice sends each delivery once
 """
 
 import math
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
@@ -85,15 +86,44 @@ def send_all(rt, network, ready: list) -> int:
     """Send on a pool of `concurrency` threads; record finished attempts as they come in."""
     if not ready:
         return 0
-    pool = pool_for(network)
-    running = {pool.submit(send_in_slot, rt, request, network): (delivery_id, number)
+    pool, guard = pool_for(network), FailureGuard(network.breaker.failures)
+    running = {pool.submit(guard.send, rt, request, network): (delivery_id, number)
                for delivery_id, number, request in ready}
     while running:
         done, _ = wait(running, timeout=RECORD_EVERY_S, return_when=FIRST_COMPLETED)
         time.sleep(0 if len(done) >= network.concurrency else RECORD_EVERY_S / 5)
-        done = [future for future in running if future.done()]
-        record_many(rt, network, [(*running.pop(f), *f.result()) for f in done])
+        done = {f: running.pop(f) for f in list(running) if f.done()}
+        record_many(rt, network, [(*ids, *f.result()) for f, ids in done.items() if f.result()])
+        hand_back(rt, network, [ids for f, ids in done.items() if f.result() is None])
     return len(ready)
+
+
+class FailureGuard:
+    """Stops a batch after as many failures in a row as open the network's breaker, so a dead
+    network is not sent the rest of a batch before the breaker's count (in SQL) catches up."""
+
+    def __init__(self, failures: int):
+        self.limit, self.failures, self.lock = failures, 0, threading.Lock()
+
+    def send(self, rt, request, network):
+        """(outcome, attempt), or None when the batch stopped before this one was sent."""
+        if self.failures >= self.limit:
+            return None
+        outcome, attempt = send_in_slot(rt, request, network)
+        with self.lock:
+            failed = limits.is_failure(outcome, attempt.response_status)
+            self.failures = self.failures + 1 if failed else 0
+        return outcome, attempt
+
+
+def hand_back(rt, network, unsent: list[tuple[int, int]]) -> None:
+    """Claimed but not sent (the batch stopped): they wait for the breaker's probe, unspent."""
+    if not unsent:
+        return
+    with rt.session() as session:
+        for delivery_id, _number in unsent:
+            single._wait(session.get(Delivery, delivery_id), "circuit open",
+                         network.breaker.cooldown_s)
 
 
 def send_in_slot(rt, request, network):

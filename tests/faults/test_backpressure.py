@@ -45,7 +45,8 @@ def breaker_config(database_url, redis_url, house_url, flaky_url) -> dict:
     flaky = {**config["networks"][0], "name": "flaky", "url": flaky_url + "/pb?txn_id={txn_id}",
              "retry": {"max_attempts": 10, "first_delay_s": 0.05, "max_delay_s": 0.1,
                        "max_age_h": 1},
-             "breaker": {"failures": 3, "cooldown_s": 1}}
+             "breaker": {"failures": 3, "cooldown_s": 1},
+             "concurrency": 1}  # one in flight: the batch stops when the breaker opens
     config["networks"].append(flaky)
     return config
 
