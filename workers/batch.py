@@ -11,7 +11,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from bridge import queue as queue_module
@@ -49,20 +49,24 @@ def deliver_batch(network_name: str, delivery_ids: list[int] | None = None) -> d
 
 
 def claim_many(rt, network, delivery_ids: list[int] | None) -> list[int]:
-    """One compare-and-set for the batch: due (or sending with an expired lease) → sending."""
+    """One compare-and-set for the batch: due → sending, leased for as many rounds of the
+    network's concurrency as were claimed. (A claim whose worker died is the sweeper's:
+    `recover_lost` records the lost attempt and makes it due again.)"""
     now, size = utcnow(), queue_module.batch_size(network)
-    rounds = math.ceil(len(delivery_ids or range(size)) / network.concurrency)
-    lease = timedelta(seconds=(network.timeout_s + 5) * rounds + 30)
-    claimable = or_(Delivery.status.in_(DUE_STATUSES) & (Delivery.next_attempt_at <= now),
-                    (Delivery.status == SENDING) & (Delivery.lease_until < now))
+    due = Delivery.status.in_(DUE_STATUSES) & (Delivery.next_attempt_at <= now)
     chosen = (Delivery.id.in_(delivery_ids) if delivery_ids is not None else Delivery.id.in_(
-        select(Delivery.id).where(Delivery.network == network.name, claimable)
+        select(Delivery.id).where(Delivery.network == network.name, due)
         .order_by(Delivery.next_attempt_at).limit(size).scalar_subquery()))
     with rt.session() as session:
-        return list(session.scalars(update(Delivery).where(
-            chosen, Delivery.network == network.name, claimable)
-            .values(status=SENDING, lease_until=now + lease, attempts=Delivery.attempts + 1)
-            .returning(Delivery.id)))
+        claimed = list(session.scalars(update(Delivery).where(
+            chosen, Delivery.network == network.name, due)
+            .values(status=SENDING, attempts=Delivery.attempts + 1).returning(Delivery.id)))
+        rounds = math.ceil(len(claimed) / network.concurrency)
+        lease = timedelta(seconds=single.lease_s(rt, network) * rounds)
+        if claimed:
+            session.execute(update(Delivery).where(Delivery.id.in_(claimed))
+                            .values(lease_until=now + lease))
+        return claimed
 
 
 def prepare(rt, network, claimed: list[int]) -> list[tuple[int, int, object]]:
