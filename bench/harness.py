@@ -132,3 +132,9 @@ PY = sys.executable
 
 def tree_size(pid: int) -> int:
     return 1 + len(psutil.Process(pid).children(recursive=True))
+
+
+def tree_pss_mb(pid: int) -> float:
+    """Proportional set size: pages shared between the processes counted once in total."""
+    proc = psutil.Process(pid)
+    return sum(p.memory_full_info().pss for p in [proc, *proc.children(recursive=True)]) / 2**20

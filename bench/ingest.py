@@ -167,9 +167,11 @@ def idle_rss(folder) -> dict:
         with harness.process([PY, "-m", "bridge", "run", "--port", str(port)], env, port) as proc:
             time.sleep(5)
             rss, count = harness.tree_rss_mb(proc.pid), harness.tree_size(proc.pid)
+            pss = harness.tree_pss_mb(proc.pid)
     return {"benchmark": "idle RSS", "case": "bridge run (web, worker, embedded Redis)",
             "storage": "sqlite", "per_s": "", "p50_ms": "", "p99_ms": "", "max_ms": "",
-            "errors": "", "notes": f"{rss:.0f} MB in {count} processes"}
+            "errors": "",
+            "notes": f"RSS {rss:.0f} MB (PSS {pss:.0f} MB) in {count} processes"}
 
 
 def main_rows(folder, redis_url: str):
