@@ -1,5 +1,6 @@
 """Benchmark 3: postbacks/s from the worker tier to a network answering in 50 ms (and 500 ms),
-next to a raw `requests` loop with the same concurrency; CPU seconds and peak RSS per 1,000."""
+next to a raw `requests` loop with as many threads as the worker pools; CPU seconds and peak RSS
+per 1,000."""
 
 import json
 import subprocess
@@ -80,6 +81,6 @@ def one(folder, redis_url, storage: str, delay_s: float, concurrency: int, count
         rt.engine.dispose()
         figures = run_workers(env, net_port, count, processes, 120, not single_jobs)
         harness.get_json(f"http://127.0.0.1:{net_port}/_reset")
-        ceiling = raw_ceiling(net_port, count, concurrency)
+        ceiling = raw_ceiling(net_port, count, concurrency * processes)
     figures.update(ceiling_rps=ceiling, ratio=round(figures["rps"] / ceiling, 2))
     return figures

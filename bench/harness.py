@@ -89,7 +89,8 @@ def write_config(folder: Path, database_url: str, redis_url: str, network_url: s
     """A merchant-like config; returns the environment that points the bridge at it."""
     config = {
         "server": {"public_url": "http://127.0.0.1:9"},
-        "storage": {"database_url": database_url, "redis_url": redis_url},
+        "storage": {"database_url": database_url,
+                    **({"redis_url": redis_url} if redis_url else {})},
         "sources": [{"name": n, "platform": PLATFORMS[n], "secret": SECRETS[n],
                      **({"shop_domain": "bench.myshopify.com"} if n == "shop" else {}),
                      **({"site_url": "https://shop.example.com"} if n == "woo" else {})}
@@ -102,7 +103,7 @@ def write_config(folder: Path, database_url: str, redis_url: str, network_url: s
     path = folder / f"bench-{uuid.uuid4().hex[:6]}.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return {"BRIDGE_CONFIG": str(path), "BRIDGE_VAR_DIR": str(folder / "var"),
-            "REDIS_URL": redis_url, "PYTHONWARNINGS": "ignore"}
+            **({"REDIS_URL": redis_url} if redis_url else {}), "PYTHONWARNINGS": "ignore"}
 
 
 def tree_rss_mb(pid: int) -> float:
@@ -127,3 +128,13 @@ def tree_cpu_s(pid: int) -> float:
 
 
 PY = sys.executable
+
+
+def tree_size(pid: int) -> int:
+    return 1 + len(psutil.Process(pid).children(recursive=True))
+
+
+def tree_pss_mb(pid: int) -> float:
+    """Proportional set size: pages shared between the processes counted once in total."""
+    proc = psutil.Process(pid)
+    return sum(p.memory_full_info().pss for p in [proc, *proc.children(recursive=True)]) / 2**20

@@ -1,62 +1,75 @@
-"""A network stand-in for benchmarks, in its own process: HTTP/1.1 keep-alive, a fixed delay,
-and the arrival time of every postback by click id (`GET /_stats`)."""
+"""A network stand-in for benchmarks, in its own process: asyncio HTTP/1.1 keep-alive, a fixed
+delay, and the arrival time of every postback by click id (`GET /_stats`).
 
+asyncio, not a thread per connection: the threaded stand-in topped out near 330 requests/s on
+2 cores, below what the worker tier sends. This one answers several thousand a second.
+"""
+
+import asyncio
 import json
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-arrivals: dict[str, float] = {}
-times: list[float] = []
-connections = set()
-lock = threading.Lock()
+
+class Network:
+    """What the network heard: arrival times by click id, and the connections it served."""
+
+    def __init__(self, delay_s: float):
+        self.delay_s, self.arrivals, self.times, self.connections = delay_s, {}, [], 0
+
+    def stats(self) -> dict:
+        return {"count": len(self.times), "arrivals": self.arrivals,
+                "first": min(self.times, default=0), "last": max(self.times, default=0),
+                "connections": self.connections}
+
+    def reset(self) -> dict:
+        self.arrivals, self.times, self.connections = {}, [], 0
+        return {}
+
+    async def answer(self, target: str) -> bytes:
+        parts = urlsplit(target)
+        special = {"/_stats": self.stats, "/_reset": self.reset}.get(parts.path)
+        if special:
+            return json.dumps(special()).encode()
+        now = time.time()  # received: the answer's delay is the network's, not the bridge's
+        self.arrivals[parse_qs(parts.query).get("click_id", ["?"])[0]] = now
+        self.times.append(now)
+        await asyncio.sleep(self.delay_s)
+        return b"OK"
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                await reader.readexactly(_content_length(head))
+                payload = await self.answer(head.split(b" ", 2)[1].decode())
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
+                             % (len(payload), payload))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    delay_s = 0.05
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":", 1)[1])
+    return 0
 
-    def do_GET(self):
-        parts = urlsplit(self.path)
-        if parts.path == "/_stats":
-            return self._answer(json.dumps({"count": len(times), "arrivals": arrivals,
-                                            "first": min(times, default=0),
-                                            "last": max(times, default=0),
-                                            "connections": len(connections)}))
-        if parts.path == "/_reset":
-            arrivals.clear()
-            times.clear()
-            connections.clear()
-            return self._answer("{}")
-        time.sleep(self.delay_s)
-        click = parse_qs(parts.query).get("click_id", ["?"])[0]
-        with lock:
-            arrivals[click] = time.time()
-            times.append(arrivals[click])
-            connections.add(self.client_address)
-        self._answer("OK")
 
-    do_POST = do_GET
-
-    def _answer(self, text: str) -> None:
-        payload = text.encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args):
-        pass
+async def main_async(port: int, delay_s: float) -> None:
+    network = Network(delay_s)
+    server = await asyncio.start_server(network.serve, "127.0.0.1", port, backlog=2048)
+    async with server:
+        await server.serve_forever()
 
 
 def main() -> None:
-    Handler.delay_s = float(sys.argv[2])
-    server = ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 1024
-    server.serve_forever()
+    asyncio.run(main_async(int(sys.argv[1]), float(sys.argv[2])))
 
 
 if __name__ == "__main__":

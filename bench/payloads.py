@@ -14,7 +14,9 @@ SECRETS = {"stripe": "whsec_bench_secret", "shop": "shpss_bench_secret", "woo": 
 def stripe(n: int, click: str, secret: str) -> tuple[bytes, dict]:
     raw = (FIXTURES / "stripe" / "checkout.session.completed__paid.json").read_bytes()
     raw = _swap(raw, {"evt_": f"evt_b{n}x", "pi_3RkT9aLq2vXbPbk10Fq8mZ3d": f"pi_bench_{n}",
-                      "clk_abc123": click, "cs_test_": f"cs_b{n}x"})
+                      "clk_abc123": click, "cs_test_": f"cs_b{n}x",
+                      # live mode: the bridge skips test-mode sales for networks
+                      '"livemode": false': '"livemode": true'})
     return raw, {"Content-Type": "application/json",
                  "Stripe-Signature": signing.stripe_header(raw, secret, int(time.time()))}
 
@@ -52,10 +54,12 @@ def _swap(raw: bytes, replacements: dict[str, str]) -> bytes:
     return raw
 
 
-def requests_for(sources: list[str], count: int, tag: str) -> list[tuple[str, bytes]]:
-    """`count` distinct signed requests, round-robin over sources: (click id, raw HTTP request)."""
+def requests_for(sources: list[str], count: int, tag: str,
+                 start: int = 0) -> list[tuple[str, bytes]]:
+    """`count` distinct signed requests, round-robin over sources: (click id, raw HTTP request);
+    orders numbered from `start`, so runs against one database do not repeat each other."""
     made = []
-    for n in range(count):
+    for n in range(start, start + count):
         source = sources[n % len(sources)]
         click = f"clk-{tag}-{n}"
         body, headers = BUILDERS[source](n, click, SECRETS[source])

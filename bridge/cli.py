@@ -24,9 +24,16 @@ def main():
     """Postback Bridge: store webhooks in, affiliate postbacks out."""
 
 
+def _workers_option(command):
+    return click.option("--workers", type=click.IntRange(min=1), default=None,
+                        help="Worker processes (default: WORKER_CONCURRENCY; else one per "
+                        "core for run, one for worker).")(command)
+
+
 @main.command()
 @click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "8000")))
-def run(port):
+@_workers_option
+def run(port, workers):
     """Web, worker and sweeper (and an embedded Redis when REDIS_URL is unset)."""
     from bridge import firstrun, runner
     runner.prepare_metrics_dir()
@@ -34,7 +41,8 @@ def run(port):
     os.environ.setdefault("PUBLIC_URL", f"http://127.0.0.1:{port}")
     firstrun.prepare(click.echo)
     _migrate(_runtime())
-    sys.exit(runner.run(port, click.echo))
+    workers = workers or runner.default_worker_processes(per_core=True)
+    sys.exit(runner.run(port, click.echo, workers))
 
 
 @main.command()
@@ -52,10 +60,16 @@ def web(port, workers):
 @main.command()
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--no-sweeper", is_flag=True, help="Do not run the sweeper in this process.")
-def worker(burst, no_sweeper):
-    """An RQ worker for postbacks, with the sweeper (Procfile `worker`)."""
-    from bridge.runner import prepare_metrics_dir
+@_workers_option
+def worker(burst, no_sweeper, workers):
+    """RQ workers for postbacks, one with the sweeper (Procfile `worker`)."""
+    from bridge.runner import (default_worker_processes, prepare_metrics_dir, run_workers,
+                               worker_commands)
     prepare_metrics_dir()
+    workers = workers or default_worker_processes(per_core=False)
+    if workers > 1:
+        _runtime()  # config errors once, before starting the processes
+        sys.exit(run_workers(worker_commands(workers, burst, not no_sweeper), burst))
     from workers import runner
     sys.exit(runner.work(_runtime(), burst=burst, sweeper=not no_sweeper))
 

@@ -32,7 +32,34 @@ def gunicorn_command(port: int, workers: int = 2, threads: int = 8) -> list[str]
             "--config", "python:bridge.gunicorn_hooks"]
 
 
-def run(port: int, echo=print) -> int:
+def default_worker_processes(per_core: bool) -> int:
+    """WORKER_CONCURRENCY, else one worker process per core (`bridge run`) or one (`bridge
+    worker`: Procfile hosts scale that process type themselves)."""
+    fallback = (os.cpu_count() or 1) if per_core else 1
+    return max(1, int(os.environ.get("WORKER_CONCURRENCY") or fallback))
+
+
+def worker_commands(processes: int, burst: bool = False, sweeper: bool = True) -> list[list[str]]:
+    """One `bridge worker` process each; only the first runs the sweeper."""
+    extra = ["--burst"] if burst else []
+    return [[sys.executable, "-m", "bridge", "worker", "--workers", "1", *extra,
+             *([] if sweeper and n == 0 else ["--no-sweeper"])] for n in range(processes)]
+
+
+def run_workers(commands: list[list[str]], burst: bool = False) -> int:
+    """`bridge worker --workers N`: supervise N worker processes like `bridge run` does (with
+    burst: until every one has emptied the queue)."""
+    children = []
+    try:
+        children = [subprocess.Popen(command) for command in commands]
+        if burst:
+            return max(child.wait() for child in children)
+        return _supervise(children)
+    finally:
+        _stop(children)
+
+
+def run(port: int, echo=print, workers: int = 1) -> int:
     """Start everything, supervise, and stop it all on SIGTERM/SIGINT or when one part dies."""
     redis = None
     if not os.environ.get("REDIS_URL"):
@@ -41,8 +68,8 @@ def run(port: int, echo=print) -> int:
         echo(f"Embedded Redis on {redis.url} (data in {redis.data_dir})")
     children = []
     try:
-        children = [subprocess.Popen(gunicorn_command(port)),
-                    subprocess.Popen([sys.executable, "-m", "bridge", "worker"])]
+        children = [subprocess.Popen(command)
+                    for command in [gunicorn_command(port), *worker_commands(workers)]]
         echo(f"Postback Bridge on {os.environ['PUBLIC_URL']} — Ctrl-C to stop")
         return _supervise(children)
     finally:
@@ -58,7 +85,8 @@ def _supervise(children) -> int:
     while not stopping:
         for child in children:
             if child.poll() is not None:
-                print(f"process {child.args[2]} exited with {child.returncode}; stopping",
+                print(f"process {' '.join(child.args[2:4])} exited with {child.returncode}; "
+                      "stopping",
                       file=sys.stderr)
                 return child.returncode or 1
         time.sleep(0.5)

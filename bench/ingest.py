@@ -1,0 +1,185 @@
+"""Benchmarks 1 (ingest), 2 (burst), 4 (end to end) and the idle RSS of `bridge run`.
+
+The bridge runs as `bridge run` (gunicorn + worker processes) against a network answering in
+200 ms; the baselines (bench/apps.py) run on the same gunicorn settings. The load generator
+(bench/load.py) is its own process. Everything on 127.0.0.1, bounded in count and time.
+"""
+
+import json
+import pickle
+import statistics
+import subprocess
+import time
+from contextlib import contextmanager
+
+from bench import harness, payloads
+from bench.harness import PY
+from bridge import runner
+
+NETWORK_DELAY_S = 0.2
+# Counts are bounded so `python -m bench` stays under 10 minutes at ~100 webhooks/s.
+BRIDGE_RATES = ((100, 1000), (500, 1500))  # (webhooks/s, count)
+SATURATION = dict(connections=32, count=1500)
+BARE = dict(connections=32, count=6000)
+NAIVE = dict(connections=32, count=600)  # 16 gunicorn threads / 200 ms: about 80/s at best
+BURST = dict(connections=64, count=10_000)
+IDLE = dict(rate=5, count=40)
+
+
+class Counter:
+    """Order numbers that never repeat within one database."""
+
+    def __init__(self):
+        self.next = 0
+
+    def take(self, count: int) -> int:
+        start, self.next = self.next, self.next + count
+        return start
+
+
+def load(folder, port: int, count: int, start: int, keep: bool = False, **spec) -> dict:
+    """Send `count` signed webhooks from a separate load-generator process; its JSON summary."""
+    path = folder / f"requests-{start}.pickle"
+    made = payloads.requests_for(harness.sources(), count, f"r{start}", start)
+    path.write_bytes(pickle.dumps(made))
+    spec = {"port": port, "requests": str(path), "keep": keep, "timeout_s": 30, **spec}
+    spec.setdefault("connections", 64)
+    out = subprocess.run([PY, "-m", "bench.load", json.dumps(spec)], capture_output=True,
+                         text=True, timeout=300, check=True)
+    path.unlink()
+    return json.loads(out.stdout)
+
+
+@contextmanager
+def network(delay_s: float = NETWORK_DELAY_S):
+    port = harness.free_port()
+    with harness.process([PY, "-m", "bench.netserver", str(port), str(delay_s)], port=port):
+        yield port
+
+
+@contextmanager
+def bridge(folder, storage: str, redis_url: str, net_port: int):
+    """`bridge run` on a fresh database; yields (port, run process)."""
+    port = harness.free_port()
+    with harness.database(storage, folder) as db:
+        env = harness.write_config(folder, db, redis_url, f"http://127.0.0.1:{net_port}")
+        with harness.process([PY, "-m", "bridge", "run", "--port", str(port)], env,
+                             port) as proc:
+            yield port, proc
+
+
+@contextmanager
+def baseline(app: str, net_port: int):
+    """A baseline app on the bridge's gunicorn settings."""
+    port = harness.free_port()
+    command = runner.gunicorn_command(port)
+    command[command.index("bridge.app:create_app()")] = app
+    at = command.index("--config")
+    del command[at:at + 2]  # the bridge's alert-watch hook needs the bridge's config
+    env = {"NAIVE_NETWORK_URL": f"http://127.0.0.1:{net_port}"}
+    with harness.process(command, env, port):
+        yield port
+
+
+def row(bench: str, case: str, storage: str, result: dict, notes: str = "") -> dict:
+    return {"benchmark": bench, "case": case, "storage": storage, "per_s": result["rps"],
+            "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"], "max_ms": result["max_ms"],
+            "errors": f"{result['errors']} err / {result['refused']} refused", "notes": notes}
+
+
+def wait_delivered(net_port: int, clicks, timeout_s: float = 180) -> dict:
+    """The network's arrivals once every click in `clicks` arrived (or at the timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        stats = harness.get_json(f"http://127.0.0.1:{net_port}/_stats")
+        if all(c in stats["arrivals"] for c in clicks) or time.monotonic() > deadline:
+            return stats
+        time.sleep(0.25)
+
+
+def end_to_end(accepted: dict, arrivals: dict) -> dict:
+    """Webhook answered 2xx → postback received by the network, in ms."""
+    gaps = sorted((arrivals[c] - t) * 1000 for c, t in accepted.items() if c in arrivals)
+    if not gaps:
+        return {"p50": None, "p99": None, "missing": len(accepted)}
+    return {"p50": round(statistics.median(gaps), 1),
+            "p99": round(gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))], 1),
+            "missing": len(accepted) - len(gaps)}
+
+
+def baselines(folder) -> dict:
+    """The bare Flask floor and the naive inline handler at saturation (storage-independent)."""
+    found = {}
+    with network() as net_port:
+        for name, app, spec in (("bare", "bench.apps:bare()", BARE),
+                                ("naive", "bench.apps:naive()", NAIVE)):
+            with baseline(app, net_port) as port:
+                found[name] = load(folder, port, start=0, **spec)
+    return found
+
+
+def run_storage(folder, redis_url: str, storage: str, floors: dict) -> list[dict]:
+    """Ingest at fixed rates and at saturation, end to end idle and under load, then the burst."""
+    rows, orders = [], Counter()
+    with network() as net_port, bridge(folder, storage, redis_url, net_port) as (port, _):
+        time.sleep(2)  # the worker's first sweep
+        idle = load(folder, port, start=orders.take(IDLE["count"]), keep=True, **IDLE)
+        rows.append(row("4 end to end", f"idle ({IDLE['rate']}/s)", storage, idle,
+                        _e2e_note(net_port, idle)))
+        for rate, count in BRIDGE_RATES:
+            result = load(folder, port, count, orders.take(count), keep=True, rate=rate)
+            rows.append(row("1 ingest + 4 end to end", f"bridge at {rate}/s", storage, result,
+                            _e2e_note(net_port, result)))
+        sat = load(folder, port, start=orders.take(SATURATION["count"]), **SATURATION)
+        rows.append(row("1 ingest", "bridge at saturation", storage, sat, _ratios(sat, floors)))
+        rows.append(_burst(folder, port, net_port, storage, orders))
+    return rows
+
+
+def _e2e_note(net_port: int, result: dict) -> str:
+    stats = wait_delivered(net_port, result["accepted_at"], 90)
+    e2e = end_to_end(result["accepted_at"], stats["arrivals"])
+    return f"end to end p50 {e2e['p50']} ms, p99 {e2e['p99']} ms, missing {e2e['missing']}"
+
+
+def _ratios(sat: dict, floors: dict) -> str:
+    return (f"{sat['rps'] / floors['bare']['rps']:.0%} of bare Flask, "
+            f"{sat['rps'] / floors['naive']['rps']:.1f}x the naive handler")
+
+
+def _burst(folder, port: int, net_port: int, storage: str, orders: Counter) -> dict:
+    started = time.time()
+    burst = load(folder, port, start=orders.take(BURST["count"]), keep=True, **BURST)
+    stats = wait_delivered(net_port, burst["accepted_at"], 240)
+    arrived = [stats["arrivals"][c] for c in burst["accepted_at"] if c in stats["arrivals"]]
+    done = f"{max(arrived) - started:.1f} s" if arrived else "never"
+    return row("2 burst", f"{BURST['count']:,} from {BURST['connections']} connections", storage,
+               burst, f"{burst['over_5s']} over 5 s; {len(arrived)} postbacks, the last {done} "
+               "after the first webhook")
+
+
+def idle_rss(folder) -> dict:
+    """`bridge run` with its embedded Redis, SQLite, idle: RSS of every process in the tree."""
+    port = harness.free_port()
+    with harness.database("sqlite", folder) as db:
+        env = harness.write_config(folder, db, "", "http://127.0.0.1:9")
+        env = {**env, "REDIS_URL": ""}
+        with harness.process([PY, "-m", "bridge", "run", "--port", str(port)], env, port) as proc:
+            time.sleep(5)
+            rss, count = harness.tree_rss_mb(proc.pid), harness.tree_size(proc.pid)
+            pss = harness.tree_pss_mb(proc.pid)
+    return {"benchmark": "idle RSS", "case": "bridge run (web, worker, embedded Redis)",
+            "storage": "sqlite", "per_s": "", "p50_ms": "", "p99_ms": "", "max_ms": "",
+            "errors": "",
+            "notes": f"RSS {rss:.0f} MB (PSS {pss:.0f} MB) in {count} processes"}
+
+
+def main_rows(folder, redis_url: str):
+    """Every row of benchmarks 1, 2, 4 and idle RSS, as each is measured."""
+    floors = baselines(folder)
+    yield row("1 ingest", "bare Flask 200 (floor)", "-", floors["bare"])
+    yield row("1 ingest", f"naive inline handler, {NETWORK_DELAY_S * 1000:.0f} ms network",
+              "-", floors["naive"])
+    for storage in ("sqlite", "postgresql"):
+        yield from run_storage(folder, redis_url, storage, floors)
+    yield idle_rss(folder)
