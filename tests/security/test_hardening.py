@@ -48,12 +48,10 @@ def test_redirect_and_snippet_refuse_bad_click_ids(hostile, hostile_client):
                               ).status_code == 302
 
 
-@pytest.mark.parametrize("signer", PLATFORMS)
-@pytest.mark.parametrize("target", PLATFORMS)
+@pytest.mark.parametrize("signer, target", [(s, t) for s in PLATFORMS for t in PLATFORMS
+                                             if s != t])
 def test_one_sources_secret_never_opens_another(hostile, hostile_client, signer, target):
     raw = json.dumps({"id": "evt_forged", "type": "checkout.session.completed"}).encode()
-    if signer == target:
-        pytest.skip("the source's own secret")
     response = hostile_client.post(f"/webhooks/{target}", data=raw,
                                    headers=signed_headers(target, raw, SECRET_OF[signer]))
     assert response.status_code == 401
@@ -76,7 +74,6 @@ def test_a_second_stripe_source_does_not_take_the_firsts_webhooks(write_config, 
     assert (wrong.status_code, right.status_code) == (401, 200)
 
 
-@pytest.mark.skipif("shopify" not in PLATFORMS, reason="no shopify connector yet")
 def test_a_shopify_body_from_another_shop_is_refused(hostile, hostile_client):
     raw = b'{"id": 1}'
     headers = signed_headers("shopify", raw, **{"X-Shopify-Shop-Domain": "evil.myshopify.com"})
