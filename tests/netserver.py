@@ -45,6 +45,15 @@ class LoopbackServer:
         self.httpd.server_close()
 
 
+def read_request(handler) -> Received:
+    """The request a BaseHTTPRequestHandler is serving, body read in full."""
+    length = int(handler.headers.get("Content-Length") or 0)
+    body = handler.rfile.read(length) if length else b""
+    parts = urlsplit(handler.path)
+    return Received(handler.command, parts.path, parse_qs(parts.query), dict(handler.headers),
+                    body)
+
+
 def send_reply(handler, status: int, body: bytes, headers: dict) -> None:
     """Write a whole HTTP answer from a BaseHTTPRequestHandler."""
     handler.send_response(status)
@@ -92,11 +101,7 @@ class NetworkServer(LoopbackServer):
 
         class Handler(BaseHTTPRequestHandler):
             def _serve(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                parts = urlsplit(self.path)
-                server.received.append(Received(self.command, parts.path, parse_qs(parts.query),
-                                                dict(self.headers), body))
+                server.received.append(read_request(self))
                 reply = server._next_reply()
                 server._count_in_flight(+1)
                 try:

@@ -5,9 +5,8 @@ import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler
-from urllib.parse import parse_qs, urlsplit
 
-from tests.netserver import LoopbackServer, Received, send_reply
+from tests.netserver import LoopbackServer, Received, read_request, send_reply
 
 
 class PlatformServer(LoopbackServer):
@@ -39,11 +38,7 @@ class PlatformServer(LoopbackServer):
 
         class Handler(BaseHTTPRequestHandler):
             def _serve(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                parts = urlsplit(self.path)
-                request = Received(self.command, parts.path, parse_qs(parts.query),
-                                   dict(self.headers), body)
+                request = read_request(self)
                 server.received.append(request)
                 status, payload, headers = server._answer(request)
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()

@@ -167,7 +167,7 @@ def test_wrong_secret_and_tampered_body_are_401(shop_client, shops):
 
 
 def test_signed_but_broken_order_is_stored_invalid(shop_client, shops):
-    raw = ev.edited("shopify", "orders_paid__basic", currency="XXX", presentment_currency="XXX")
+    raw = ev.edited("shopify", "orders_paid__basic", currency="ZZZ", presentment_currency="ZZZ")
     response = ev.post_shopify(shop_client, raw, topic="orders/paid")
     assert (response.status_code, response.json["status"]) == (200, "invalid")
     assert "currency" in stored(shops)[0].reason

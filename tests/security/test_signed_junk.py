@@ -98,12 +98,12 @@ def test_wrong_types_in_every_field_are_invalid_never_500(hostile, hostile_clien
             assert_whole_answer(hostile, response, before, deliveries, f"{path}={value!r}")
 
 
-@pytest.mark.parametrize("platform", PLATFORMS)
-@pytest.mark.parametrize("case", sorted(BROKEN_BODIES))
+# Stripe signs text, so a body that is not UTF-8 cannot be signed for it: see
+# test_stripe_refuses_a_body_that_is_not_utf8.
+@pytest.mark.parametrize("platform, case", [
+    (p, c) for p in PLATFORMS for c in sorted(BROKEN_BODIES) if (p, c) != ("stripe", "not UTF-8")])
 def test_broken_bodies_are_stored_invalid_with_the_reason(hostile, hostile_client, platform,
                                                           case):
-    if (platform, case) == ("stripe", "not UTF-8"):
-        pytest.skip("Stripe signs text: see test_stripe_refuses_a_body_that_is_not_utf8")
     response = post_signed(hostile_client, platform, BROKEN_BODIES[case])
     assert (response.status_code, response.json["status"]) == (200, "invalid"), case
     rows = new_rows(hostile, 0)
