@@ -6,7 +6,6 @@ from flask import Blueprint, current_app, request
 
 from bridge import clickstore, offline
 from bridge.errors import InvalidInputError, UnauthorizedError, answer
-from bridge.webhooks import click_params
 from connectors.base import load_json
 from connectors.errors import InvalidPayloadError
 
@@ -28,7 +27,7 @@ def add_click():
     runtime = current_app.config["RUNTIME"]
     click = clickstore.from_mapping(_body(), "api", allow_email=True)
     with runtime.session() as session:
-        row = clickstore.record(session, runtime.config, click, click_params(runtime))
+        row = clickstore.record(session, runtime.config, click)
         expires = row.expires_at.isoformat() if row.expires_at else None
         return answer(201, status="stored", id=row.id, network=row.network, expires_at=expires)
 

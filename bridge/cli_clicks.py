@@ -6,7 +6,6 @@ import click
 
 from bridge import clickstore, offline
 from bridge.errors import InvalidInputError
-from bridge.webhooks import click_params
 
 
 def register(main, runtime_factory) -> None:
@@ -19,12 +18,10 @@ def register(main, runtime_factory) -> None:
     def import_clicks(path):
         """Store clicks from a CSV (header: click_id, network, click_param, email, clicked_at…)."""
         rt = runtime_factory()
-        params = click_params(rt)
 
         def store(row):
             with rt.session() as session:
-                clickstore.record(session, rt.config, clickstore.from_mapping(row, "import", True),
-                                  params)
+                clickstore.record(session, rt.config, clickstore.from_mapping(row, "import", True))
             return "stored"
 
         _import_rows(path, store, "importing clicks")

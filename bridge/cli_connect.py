@@ -8,7 +8,6 @@ import click
 
 from bridge import ingest, queue
 from bridge.storage.models import utcnow
-from bridge.webhooks import click_params
 from connectors import shopify_api, stripe_api, woocommerce_api
 from connectors.errors import ConnectorError
 
@@ -68,7 +67,7 @@ def register(main, runtime_factory) -> None:
 
 def reconcile_source(rt, source, since: datetime) -> Counter:
     """List, then feed each resource's conversions to ingest; what was already stored is skipped."""
-    api, params = APIS[source.platform], click_params(rt)
+    api, params = APIS[source.platform], rt.config.click_params()
     resources = list(LISTINGS[source.platform](source, since))
     counts = Counter(found=len(resources))
     with click.progressbar(resources, label=f"reconciling {source.name}") as bar:

@@ -24,6 +24,8 @@ def register(main, runtime_factory) -> None:
 def print_status(s: status_module.Status) -> None:
     """The human-readable report."""
     _print_queue(s.queue)
+    click.echo(f"Inbox: {s.inbox_waiting} webhooks waiting to be processed"
+               + (f" (oldest {_when(s.inbox_oldest)})" if s.inbox_oldest else ""))
     click.echo("\nNetworks (last 24 h):")
     click.echo(f"  {'NAME':<16} {'DELIVERED':>9} {'RETRYING':>8} {'DEAD':>5} {'SUCCESS':>8}  "
                "OLDEST PENDING       STATE")

@@ -9,7 +9,6 @@ from flask import Blueprint, Response, current_app, redirect, request
 
 from bridge import clickstore, ratelimit
 from bridge.errors import InvalidInputError, answer
-from bridge.webhooks import click_params
 from connectors.base import find_click
 
 bp = Blueprint("clicks", __name__)
@@ -26,14 +25,14 @@ def redirect_click(network: str):
     ratelimit.check(runtime, "c", request.remote_addr or "")
     destination = allowed_destination(runtime.config, request.args.get("to", ""))
     passed = [(k, v) for k, v in request.args.items(multi=True) if k != "to"]
-    click_id, param = find_click(passed, click_params(runtime))
+    click_id, param = find_click(passed, runtime.config.click_params())
     if network and runtime.config.network(network) is None:
         raise InvalidInputError(f"unknown network {network!r} in /c/{network}")
     landing = with_query(destination, passed)
     if click_id:
         click = clickstore.CapturedClick(click_id, "redirect", param, network, landing_url=landing)
         with runtime.session() as session:
-            clickstore.record(session, runtime.config, click, click_params(runtime))
+            clickstore.record(session, runtime.config, click)
     return redirect(landing, 302)
 
 
@@ -75,7 +74,7 @@ def snippet_settings(runtime) -> dict:
     windows = [clickstore.window_days(config, n.name) for n in config.networks]
     windows.append(config.attribution.window_days)
     days = COOKIE_DAYS_WITHOUT_EXPIRY if 0 in windows else max(windows)
-    return {"params": click_params(runtime), "days": days,
+    return {"params": runtime.config.click_params(), "days": days,
             "consent": config.attribution.consent_mode}
 
 
@@ -90,7 +89,7 @@ def capture():
     ratelimit.check(runtime, "clicks", request.remote_addr or "")
     click = clickstore.from_mapping(_snippet_fields(), "snippet", allow_email=False)
     with runtime.session() as session:
-        row = clickstore.record(session, runtime.config, click, click_params(runtime))
+        row = clickstore.record(session, runtime.config, click)
         stored = answer(201, status="stored", network=row.network)
     return with_cors(stored, origin)
 

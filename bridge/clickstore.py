@@ -92,9 +92,9 @@ def window_days(config, network: str) -> int:
     return config.attribution.window_days if own is None else own
 
 
-def record(session, config, click: CapturedClick, known_params: list[str]) -> Click:
+def record(session, config, click: CapturedClick) -> Click:
     """Store a click, or fill in new keys on the same click already stored."""
-    _check(click, known_params)
+    _check(click, config.click_params())
     network = network_for(config, click.click_param, click.network)
     row = _same_click(session, click, network)
     if row is None:

@@ -1,17 +1,31 @@
-"""One webhook into SQL in one transaction: events, attribution, deliveries; the commit acks."""
+"""Webhooks into SQL. The web tier keeps a verified webhook in the inbox with one statement (the
+commit acknowledges); the inbox job then stores its events, attribution and deliveries in one
+transaction per webhook, marking the inbox row processed in the same transaction."""
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from werkzeug.datastructures import Headers
 
 from bridge import attribution, redact, routing
 from bridge.queue import QUEUE_LEASE
-from bridge.storage.models import PENDING, Event, utcnow
+from bridge.storage.models import PENDING, Event, InboxWebhook, utcnow
+from connectors import CONNECTORS
 from connectors.base import MAX_LENGTHS, ConversionEvent, Webhook
+from connectors.errors import IgnoredEventError, InvalidPayloadError
 from connectors.money import quantize
+
+log = logging.getLogger("bridge.ingest")
+UNKEPT_HEADERS = {"cookie", "authorization", "proxy-authorization"}
+# Built once: new rows only (a redelivery hits the unique key and returns no id)
+INSERTS = {name: dialect.insert(InboxWebhook).on_conflict_do_nothing(
+    index_elements=["source", "event_key"]).returning(InboxWebhook.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 
 
 @dataclass
@@ -24,30 +38,89 @@ class Stored:
     duplicate: bool = False
 
 
-def store_webhook(runtime, source, webhook: Webhook) -> Stored:
+def receive(runtime, source, webhook: Webhook, raw_body: bytes, headers) -> int | None:
+    """Keep a verified webhook in the inbox: its row id, or None when it is there already."""
+    row = {"source": source.name, "event_key": webhook.event_id, "topic": webhook.topic,
+           "headers": {k: v for k, v in headers.items() if k.lower() not in UNKEPT_HEADERS},
+           "body": raw_body, "received_at": utcnow(), "attempts": 0, "error": ""}
+    with runtime.engine.begin() as connection:
+        return connection.execute(INSERTS[connection.dialect.name], row).scalar()
+
+
+def parse(connector, raw_body: bytes, headers, source, params: list[str]) -> Webhook:
+    """The connector's parse; a signed body it trips over is invalid, never a 500."""
+    try:
+        return connector.parse(raw_body, headers, source, params)
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError, ArithmeticError,
+            RecursionError) as exc:
+        # A retry cannot fix the payload, and a non-2xx makes the platform disable the webhook.
+        log.exception("webhook source=%s: connector could not read a signed body", source.name)
+        raise InvalidPayloadError(f"unreadable payload ({type(exc).__name__})") from None
+
+
+def unusable_status(error) -> str:
+    return "invalid" if isinstance(error, InvalidPayloadError) else "ignored"
+
+
+def process(runtime, row: InboxWebhook, params: list[str]) -> Stored:
+    """Store what one inbox row holds; the row is marked processed in the same transaction."""
+    source = runtime.config.source(row.source)
+    connector = CONNECTORS.get(source.platform) if source else None
+    if connector is None:
+        finish(runtime, row.id, f"source {row.source!r} is no longer configured")
+        return Stored()
+    try:
+        webhook = parse(connector, row.body, Headers(row.headers), source, params)
+    except (IgnoredEventError, InvalidPayloadError) as error:  # the config changed meanwhile
+        store_unusable(runtime, source, unusable_status(error), error, row.body, row.id)
+        return Stored()
+    return store_webhook(runtime, source, webhook, row.id)
+
+
+def finish(runtime, inbox_id: int, error: str = "") -> None:
+    with runtime.session() as session:
+        _finish(session, inbox_id, error)
+
+
+def _finish(session, inbox_id: int | None, error: str = "") -> None:
+    """The inbox row is done: its body goes (personal data), its key stays (duplicates)."""
+    if inbox_id is not None:
+        noted = {"error": error[:500]} if error else {}
+        session.execute(update(InboxWebhook).where(InboxWebhook.id == inbox_id).values(
+            processed_at=utcnow(), body=None, **noted))
+
+
+def store_webhook(runtime, source, webhook: Webhook, inbox_id: int | None = None) -> Stored:
     """Store every conversion of a verified webhook; safe against concurrent duplicates."""
     for _ in range(3):
         try:
             with runtime.session() as session:
-                return _store(session, runtime.config, source, webhook)
+                stored = _store(session, runtime.config, source, webhook)
+                _finish(session, inbox_id)
+                return stored
         except IntegrityError:
             continue  # a concurrent copy of this webhook won: the next pass sees it stored
+    if inbox_id is not None:
+        finish(runtime, inbox_id)
     return Stored(duplicate=True)
 
 
-def store_unusable(runtime, source, status: str, error, raw_body: bytes) -> None:
+def store_unusable(runtime, source, status: str, error, raw_body: bytes,
+                   inbox_id: int | None = None) -> None:
     """Keep an ignored or invalid webhook (with its reason) for the dashboard; once per event."""
     key = error.event_id if 0 < len(error.event_id) <= MAX_LENGTHS["event_id"] else (
         "sha256:" + hashlib.sha256(raw_body).hexdigest())
     try:
         with runtime.session() as session:
+            _finish(session, inbox_id)
             if not _exists(session, source.name, key):
                 session.add(Event(source=source.name, platform=source.platform, event_key=key,
                                   topic=error.topic[:MAX_LENGTHS["topic"]], status=status,
                                   reason=str(error)[:500],
                                   payload=redact.payload_excerpt(raw_body)))
     except IntegrityError:
-        pass  # stored by a concurrent copy
+        if inbox_id is not None:  # stored by a concurrent copy
+            finish(runtime, inbox_id)
 
 
 def _store(session, config, source, webhook: Webhook) -> Stored:

@@ -10,7 +10,7 @@ from sqlalchemy import delete, null, or_, select, update
 
 from bridge import audit
 from bridge.errors import InvalidInputError
-from bridge.storage.models import Attempt, Click, Delivery, Event, utcnow
+from bridge.storage.models import Attempt, Click, Delivery, Event, InboxWebhook, utcnow
 from connectors.base import email_sha256
 
 ERASED = "[erased]"
@@ -26,11 +26,13 @@ class Forgotten:
 
 
 def purge_payloads(session, retention_days: int, now: datetime | None = None) -> int:
-    """Drop the stored payloads of events received more than retention_days ago; how many."""
+    """Drop the stored payloads of events received more than retention_days ago, and the inbox
+    rows (keys only by then) of webhooks processed before it; how many payloads."""
     cutoff = (now or utcnow()) - timedelta(days=retention_days)
     result = session.execute(update(Event).where(Event.received_at < cutoff,
                                                  Event.payload.is_not(None))
                              .values(payload=null()))
+    session.execute(delete(InboxWebhook).where(InboxWebhook.processed_at < cutoff))
     return result.rowcount or 0
 
 

@@ -20,6 +20,8 @@ from bridge.storage.models import SENDING, Delivery
 log = logging.getLogger("bridge.queue")
 JOB_FUNCTION = "workers.delivery.deliver"
 BATCH_FUNCTION = "workers.batch.deliver_batch"
+INBOX_FUNCTION = "workers.inbox.process_inbox"
+INBOX_WAKE_KEY = "bridge:inbox-job"  # set while an inbox job waits for a worker
 JOB_TIMEOUT_S = 180
 QUEUE_LEASE = timedelta(seconds=60)  # the sweeper leaves an enqueued delivery alone this long
 WAKE_KEY = "bridge:due-job:{}"  # set while a "send what is due" job waits for a worker
@@ -92,6 +94,23 @@ def wake(queue: Queue | None, networks) -> int | None:
 def clear_wake(redis, network: str) -> None:
     """The waiting job starts: the next commit must enqueue a new one."""
     redis.delete(WAKE_KEY.format(network))
+
+
+def wake_inbox(rt) -> bool:
+    """After a webhook's commit: one waiting inbox job, unless one waits already. Best effort:
+    without Redis the sweeper wakes it when Redis is back."""
+    queue = rt.queue_or_none()
+    if queue is None:
+        return False
+    try:
+        if queue.connection.set(INBOX_WAKE_KEY, 1, nx=True, ex=WAKE_TTL_S):
+            # at the front: a webhook waits for no postback batch
+            queue.enqueue_call(INBOX_FUNCTION, job_id=f"inbox-{uuid.uuid4()}", at_front=True,
+                               timeout=JOB_TIMEOUT_S * 4, result_ttl=60, failure_ttl=7 * 86400)
+    except RedisError as exc:
+        log.warning("inbox wake failed (%s): the sweeper will wake it", exc)
+        return False
+    return True
 
 
 def _enqueue_many(queue: Queue, jobs: list, count: int) -> int:

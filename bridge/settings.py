@@ -250,6 +250,11 @@ class Config(Strict):
     def network(self, name: str) -> Network | None:
         return next((n for n in self.networks if n.name == name), None)
 
+    def click_params(self) -> list[str]:
+        """Every click parameter name: each network's, then the generic ones."""
+        names = [p for n in self.networks for p in n.click_params] + self.attribution.click_params
+        return list(dict.fromkeys(names))
+
 
 @dataclass
 class Loaded:

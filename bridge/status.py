@@ -17,6 +17,7 @@ from bridge.storage.models import (
     SENDING,
     Delivery,
     Event,
+    InboxWebhook,
     NetworkState,
     utcnow,
 )
@@ -73,6 +74,8 @@ class Status:
     delivered_orders: int = 0
     accuracy: float | None = None
     stale_since: datetime | None = None
+    inbox_waiting: int = 0  # verified webhooks the inbox job has not turned into events yet
+    inbox_oldest: datetime | None = None
     attention: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict:
@@ -87,8 +90,11 @@ def collect(rt) -> Status:
         sources = _sources(session, rt, now)
         attributed, delivered = _accuracy(session, now - WINDOW)
         stale = _stale_since(session, now, [n.name for n in networks if n.paused])
+        waiting, oldest = session.execute(select(
+            func.count(InboxWebhook.id), func.min(InboxWebhook.received_at))
+            .where(InboxWebhook.processed_at.is_(None))).one()
     status = Status(now, _queue(rt), networks, sources, attributed, delivered,
-                    delivered / attributed if attributed else None, stale)
+                    delivered / attributed if attributed else None, stale, waiting, oldest)
     status.attention = attention(status, rt.config.alerts.accuracy_threshold)
     return status
 
@@ -101,6 +107,9 @@ def attention(status: Status, threshold: float) -> list[str]:
         problems.append(f"Redis unavailable: {status.queue.error}")
     elif not status.queue.workers:
         problems.append("no worker is running: postbacks are not being sent")
+    if status.inbox_oldest and status.at - status.inbox_oldest > STALE_AFTER:
+        problems.append(f"{status.inbox_waiting} webhooks waiting in the inbox since "
+                        f"{status.inbox_oldest:%c}: no worker is processing them")
     if status.stale_since:
         problems.append(f"queue is stale: a delivery has been due since {status.stale_since:%c}")
     if status.accuracy is not None and status.accuracy < threshold:

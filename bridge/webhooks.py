@@ -1,4 +1,6 @@
-"""POST /webhooks/<source>: verify on the raw body, parse, store in one transaction, answer."""
+"""POST /webhooks/<source>: verify on the raw body, parse, keep it in the inbox, answer.
+
+The inbox job (workers/inbox.py) stores the events and deliveries: the request does one INSERT."""
 
 import logging
 
@@ -23,7 +25,8 @@ def receive(name: str):
     connector = CONNECTORS[source.platform]
     try:
         connector.verify(raw_body, request.headers, source)
-        webhook = _parse(connector, raw_body, source, click_params(runtime))
+        webhook = ingest.parse(connector, raw_body, request.headers, source,
+                               runtime.config.click_params())
     except SignatureError:
         signature_failures.note(runtime, name)
         metrics.webhook(name, "bad_signature")
@@ -33,37 +36,21 @@ def receive(name: str):
         return answer(200, status="ping")
     except (IgnoredEventError, InvalidPayloadError) as error:
         return _unusable(runtime, source, error, raw_body)
-    stored = ingest.store_webhook(runtime, source, webhook)
-    queue.wake_due(runtime, stored.networks, [row[0] for row in stored.due])
-    result = "duplicate" if stored.duplicate else "accepted"
+    inbox_id = ingest.receive(runtime, source, webhook, raw_body, request.headers)
+    if inbox_id is not None:
+        queue.wake_inbox(runtime)
+    result = "accepted" if inbox_id is not None else "duplicate"
     metrics.webhook(name, result)
-    log.info("webhook source=%s event=%s topic=%s result=%s deliveries=%d", name,
-             webhook.event_id, webhook.topic, result, len(stored.due))
-    return answer(200, status=result, events=stored.event_ids)
-
-
-def _parse(connector, raw_body: bytes, source, params: list[str]):
-    """The connector's parse; a signed body it trips over is invalid, never a 500."""
-    try:
-        return connector.parse(raw_body, request.headers, source, params)
-    except (TypeError, AttributeError, KeyError, IndexError, ValueError, ArithmeticError,
-            RecursionError) as exc:
-        # A retry cannot fix the payload, and a non-2xx makes the platform disable the webhook.
-        log.exception("webhook source=%s: connector could not read a signed body", source.name)
-        raise InvalidPayloadError(f"unreadable payload ({type(exc).__name__})") from None
+    log.info("webhook source=%s event=%s topic=%s result=%s", name, webhook.event_id,
+             webhook.topic, result)
+    return answer(200, status=result, webhook=inbox_id)
 
 
 def _unusable(runtime, source, error, raw_body):
-    status = "invalid" if isinstance(error, InvalidPayloadError) else "ignored"
+    status = ingest.unusable_status(error)
     ingest.store_unusable(runtime, source, status, error, raw_body)
     metrics.webhook(source.name, status)
     log.info("webhook source=%s event=%s topic=%s result=%s reason=%s", source.name,
              error.event_id, error.topic, status, error)
     return answer(200, status=status, reason=str(error)[:200])
 
-
-def click_params(runtime) -> list[str]:
-    """Every click parameter name: each network's, then the generic ones."""
-    config = runtime.config
-    names = [p for n in config.networks for p in n.click_params] + config.attribution.click_params
-    return list(dict.fromkeys(names))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from flask import Flask
+from flask.testing import FlaskClient
 from redis import Redis
 from sqlalchemy import create_engine, text
 
@@ -17,10 +19,26 @@ from bridge.embedded_redis import EmbeddedRedis
 from bridge.storage.db import migrate, normalise_url
 from bridge.storage.models import Base
 from tests.netserver import NetworkServer
+from workers import inbox
 
 FIXTURES = Path(__file__).parent / "fixtures"
 STRIPE_SECRET = "whsec_test_secret_for_tests_only"
 DATABASES = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
+
+
+class InboxProcessingClient(FlaskClient):
+    """A test client that, after each webhook, runs what the inbox job would: the real
+    processing (workers/inbox.py), in this process, so a test sees events as soon as it posted."""
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        path = args[0] if args and isinstance(args[0], str) else kwargs.get("path", "")
+        if path.startswith("/webhooks/") and response.status_code == 200:
+            inbox.drain(self.application.config["RUNTIME"])
+        return response
+
+
+Flask.test_client_class = InboxProcessingClient
 
 
 @pytest.fixture(scope="session")

@@ -114,7 +114,7 @@ def test_unexpected_error_is_json_500_without_traceback(client, bridge, monkeypa
     def explode(*args, **kwargs):
         raise KeyError("boom")
 
-    monkeypatch.setattr(ingest, "store_webhook", explode)
+    monkeypatch.setattr(ingest, "receive", explode)
     response = se.post(client, se.checkout_session())
     assert response.status_code == 500
     assert response.json["error"] == "internal error" and "incident" in response.json

@@ -1,4 +1,5 @@
-"""The sweeper: every few seconds, due deliveries without a live lease become RQ jobs.
+"""The sweeper: every few seconds, due deliveries without a live lease become RQ jobs, and
+webhooks left in the inbox get an inbox job.
 
 SQL is the outbox; this is what makes a lost job, a flushed Redis or a crash between commit and
 enqueue cost a few seconds instead of a conversion. One sweeper at a time holds a Redis lease;
@@ -17,6 +18,7 @@ from bridge import alerts, clickstore, privacy
 from bridge import queue as queue_module
 from bridge.storage.models import (DUE_STATUSES, RETRYING, SENDING, Delivery, NetworkState,
                                    utcnow)
+from workers import inbox
 from workers.delivery import lost_attempt
 
 log = logging.getLogger("bridge.sweeper")
@@ -79,6 +81,7 @@ class Sweeper(threading.Thread):
     def tick(self) -> int:
         try:
             if self.holds_lease():
+                inbox.sweep(self.rt)
                 enqueued = self.sweep_all()
                 self.purge_when_due()
                 alerts.check(self.rt)  # at most once a minute (a Redis key throttles it)

@@ -1,10 +1,11 @@
-"""Tables: events (one per conversion or unusable webhook), deliveries, attempts, clicks."""
+"""Tables: the inbox of verified webhooks, events (one per conversion or unusable webhook),
+deliveries, attempts, clicks."""
 
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
-                        TypeDecorator, UniqueConstraint)
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
+                        String, Text, TypeDecorator, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Delivery statuses, one list everywhere (DESIGN: "Delivery statuses").
@@ -34,6 +35,29 @@ class DecimalText(TypeDecorator):
 
 class Base(DeclarativeBase):
     pass
+
+
+class InboxWebhook(Base):
+    """A verified webhook as it arrived; the inbox job turns it into events, then drops the body.
+
+    The row stays (without its body) so a redelivery is answered "duplicate" by the unique key."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("source", "event_key", name="uq_inbox_source_event_key"),
+        Index("ix_inbox_pending", "processed_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    event_key: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(100), default="")
+    headers: Mapped[dict] = mapped_column(JSON, default=dict)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
 
 
 class Event(Base):

@@ -10,6 +10,7 @@ from werkzeug.serving import make_server
 from bridge import simulate
 from bridge.app import create_app
 from bridge.storage.models import Event
+from workers import inbox
 
 
 @pytest.fixture
@@ -26,6 +27,7 @@ def test_simulated_order_is_accepted_as_a_test_sale(shops, running, source, curr
     response = simulate.send(shops.config.source(source), running, "clk_sim_1",
                              Decimal(amount), currency)
     assert (response.status_code, response.json()["status"]) == (200, "accepted")
+    assert inbox.drain(shops) == 1  # what the worker's inbox job does
     with shops.session() as session:
         event = session.scalars(select(Event)).one()
         assert (event.kind, event.click_id, event.currency, event.is_test) == (

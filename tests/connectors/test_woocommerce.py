@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from bridge.app import create_app
-from bridge.storage.models import Delivery, Event
+from bridge.storage.models import Delivery, Event, InboxWebhook
 from connectors import woocommerce
 from tests import shop_events as ev
 from tests.conftest import FIXTURES
@@ -90,10 +90,10 @@ def test_updates_out_of_order_and_merged(shop_client, shops):
     """The second refund's payload arrives first: sale and both refunds from one delivery."""
     ev.post_woo(shop_client, "order.updated__second_refund")
     ev.post_woo(shop_client, "order.updated__processing")
-    again = ev.post_woo(shop_client, "order.updated__partial_refund")
-    assert again.json["status"] == "duplicate"
     assert [(e.kind, e.refund_id) for e in stored(shops)] == [
         ("sale", ""), ("refund", "902"), ("refund", "901")]
+    ev.post_woo(shop_client, "order.updated__partial_refund")  # restates what is stored
+    assert len(stored(shops)) == 3
 
 
 def test_paid_statuses_are_configurable(write_config, shop_config):
@@ -125,6 +125,7 @@ def test_meta_key_names_are_configurable_and_session_entry_is_the_fallback(write
     rt = write_config(config)
     with rt.session() as session:
         session.query(Event).delete()
+        session.query(InboxWebhook).delete()  # or the same webhook again is a duplicate
     ev.post_woo(create_app(rt).test_client(), "order.updated__processing")
     [event] = stored(rt)
     assert (event.click_id, event.click_param) == ("woo_awc_9", "awc")

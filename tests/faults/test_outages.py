@@ -2,24 +2,27 @@
 Redis down → 200, and the sweeper enqueues once Redis is back."""
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from bridge.app import create_app
 from bridge.embedded_redis import EmbeddedRedis
-from bridge.storage.models import Delivery, Event
+from bridge.storage.models import Delivery, Event, InboxWebhook
 from tests import stripe_events as se
 from tests.faults.helpers import fault_config, start_worker, statuses, stop, txn_ids, wait_until
 from tests.faults.tcpproxy import TcpProxy
+from workers import inbox
 
 
-def stored(url: str) -> tuple[int, int]:
-    """(events, deliveries), read past the proxy."""
+def stored(url: str) -> tuple[int, int, int]:
+    """(inbox rows, events, deliveries), read past the proxy."""
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            return (connection.scalar(select(func.count(Event.id))),
-                    connection.scalar(select(func.count(Delivery.id))))
+            return tuple(connection.scalar(select(func.count(model.id)))
+                         for model in (InboxWebhook, Event, Delivery))
     finally:
         engine.dispose()
 
@@ -45,14 +48,36 @@ def test_database_down_is_503_nothing_half_written_then_accepted(
     client = create_app(rt).test_client()
     if cut == "before":
         proxy.cut()
-    else:  # the event row is written, then the connection dies before the deliveries
-        proxy.cut_on(b"INSERT INTO deliveries")
+    else:  # the inbox row is sent, then the connection dies before the commit
+        proxy.cut_on(b"COMMIT")
     response = se.post(client, se.checkout_session())
     assert response.status_code == 503
-    assert stored(direct) == (0, 0)
+    assert stored(direct) == (0, 0, 0)
     proxy.restore()
     assert se.post(client, se.checkout_session()).status_code == 200  # the platform's retry
-    assert stored(direct) == (1, 1)
+    assert stored(direct) == (1, 1, 1)
+
+
+def test_database_lost_mid_processing_leaves_the_webhook_in_the_inbox(
+        proxied, write_config, redis_url, redis, network_server):
+    """The event row is written, then the connection dies before the deliveries: the inbox job
+    fails, nothing is half-written, and the next job stores the webhook whole."""
+    direct, proxy = proxied
+    via_proxy = make_url(direct).set(host="127.0.0.1", port=proxy.port,
+                                     query={"sslmode": "disable"})
+    rt = write_config(fault_config(via_proxy.render_as_string(hide_password=False), redis_url,
+                                   network_server.url))
+    app = create_app(rt)
+    app.test_client_class = FlaskClient
+    assert se.post(app.test_client(), se.checkout_session()).status_code == 200
+    proxy.cut_on(b"INSERT INTO deliveries")
+    with pytest.raises(OperationalError):
+        inbox.drain(rt)
+    assert stored(direct) == (1, 0, 0)
+    proxy.restore()
+    rt.engine.dispose()  # the pool's connections died with the proxy's
+    assert inbox.drain(rt) == 1
+    assert stored(direct) == (1, 1, 1)
 
 
 def test_redis_down_still_200_and_the_sweeper_enqueues_when_it_returns(

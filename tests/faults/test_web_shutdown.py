@@ -16,6 +16,7 @@ from bridge.embedded_redis import free_port
 from bridge.storage.models import Delivery, Event
 from tests import stripe_events as se
 from tests.faults.helpers import fault_config, stop
+from tests.live import run_worker
 
 pytestmark = pytest.mark.slow  # real worker and web processes
 
@@ -64,6 +65,7 @@ def test_sigterm_finishes_the_webhook_in_flight(tmp_path, write_config, database
         exit_code = stop(web, timeout_s=30)
     assert answer.startswith("HTTP/1.1 200"), answer
     assert exit_code == 0
+    run_worker(rt)  # the inbox job turns the kept webhook into its event and delivery
     with rt.session() as session:
         assert session.scalar(select(func.count(Event.id))) == 1
         assert session.scalar(select(func.count(Delivery.id))) == 1

@@ -1,0 +1,119 @@
+"""The inbox: the web tier keeps a verified webhook with one INSERT and answers; the inbox job (a
+real RQ worker here) turns it into events and deliveries, in arrival order, exactly once."""
+
+import pytest
+from flask.testing import FlaskClient
+from redis import Redis
+from rq import SimpleWorker
+from sqlalchemy import func, select
+
+from bridge import ingest
+from bridge import queue as queue_module
+from bridge.app import create_app
+from bridge.storage.models import Delivery, Event, InboxWebhook
+from tests import stripe_events as se
+from workers import inbox
+from workers.sweeper import Sweeper
+
+
+@pytest.fixture
+def web(bridge):
+    """A test client that leaves the inbox to the worker, as production does."""
+    app = create_app(bridge)
+    app.test_client_class = FlaskClient
+    return app.test_client()
+
+
+def rows(rt, model) -> list:
+    with rt.session() as session:
+        found = session.scalars(select(model).order_by(model.id)).all()
+        session.expunge_all()
+        return found
+
+
+def work(rt) -> None:
+    SimpleWorker([rt.queue], connection=rt.redis).work(burst=True, with_scheduler=False)
+
+
+def test_the_answer_needs_only_the_inbox_then_the_worker_delivers(web, bridge, network_server):
+    raw = se.body(se.checkout_session())
+    response = web.post("/webhooks/stripe", data=raw,
+                        headers={**se.headers(raw), "Cookie": "session=secret"})
+    assert response.status_code == 200 and response.json["status"] == "accepted"
+    [kept] = rows(bridge, InboxWebhook)
+    assert (kept.source, kept.event_key, kept.processed_at) == ("stripe", "evt_test_1", None)
+    assert kept.body and "Stripe-Signature" in kept.headers and "Cookie" not in kept.headers
+    assert rows(bridge, Event) == []
+    assert [job.func_name for job in bridge.queue.jobs] == [queue_module.INBOX_FUNCTION]
+    work(bridge)
+    [event] = rows(bridge, Event)
+    assert (event.status, event.click_id, str(event.amount)) == ("accepted", "clk_abc", "20.00")
+    [kept] = rows(bridge, InboxWebhook)
+    assert kept.processed_at is not None and kept.body is None  # personal data goes with it
+    assert [r.query["txn_id"][0] for r in network_server.received] == ["pi_test_1"]
+
+
+def test_a_redelivery_is_a_duplicate_before_and_after_processing(web, bridge):
+    assert se.post(web, se.checkout_session()).json["status"] == "accepted"
+    assert se.post(web, se.checkout_session()).json["status"] == "duplicate"
+    work(bridge)
+    assert se.post(web, se.checkout_session()).json["status"] == "duplicate"
+    assert len(rows(bridge, InboxWebhook)) == 1 and len(rows(bridge, Event)) == 1
+
+
+def test_arrival_order_is_kept_so_a_refund_finds_its_sale(web, bridge):
+    se.post(web, se.checkout_session())
+    refund = se.event("evt_refund", "charge.refunded", {
+        "id": "ch_1", "object": "charge", "amount": 2800, "currency": "eur",
+        "amount_refunded": 1400, "payment_intent": "pi_test_1", "created": 1_763_900_100,
+        "refunds": {"object": "list", "data": [{"id": "re_1", "amount": 1400,
+                                                "status": "succeeded"}]}})
+    se.post(web, refund)
+    assert inbox.drain(bridge) == 2
+    sale, half = rows(bridge, Event)
+    assert (sale.kind, half.kind) == ("sale", "refund")
+    assert str(half.amount) == "10.00"  # half the sale's net, known because the sale came first
+
+
+def test_webhooks_kept_while_redis_was_down_are_picked_up_by_the_sweeper(
+        write_config, database_url, redis_url, redis, network_server):
+    from tests.conftest import base_config
+
+    down = write_config(base_config(database_url, "redis://127.0.0.1:1/0", network_server.url))
+    app = create_app(down)
+    app.test_client_class = FlaskClient
+    assert se.post(app.test_client(), se.checkout_session()).json["status"] == "accepted"
+    rt = write_config(base_config(database_url, redis_url, network_server.url))
+    Sweeper(rt).tick()  # Redis is back: the sweeper sees the inbox waiting with no job
+    work(rt)
+    assert [e.status for e in rows(rt, Event)] == ["accepted"]
+    assert [d.status for d in rows(rt, Delivery)] == ["delivered"]
+
+
+def test_one_job_at_a_time_the_holder_takes_what_arrives_meanwhile(web, bridge):
+    se.post(web, se.checkout_session())
+    holder = Redis.from_url(bridge.redis_url).lock(inbox.LOCK_KEY, timeout=60)
+    assert holder.acquire(blocking=False)
+    assert inbox.process_inbox() == {"processed": 0}  # another job holds the inbox
+    holder.release()
+    se.post(web, se.checkout_session(event_id="evt_2", payment_intent="pi_2"))
+    assert inbox.process_inbox() == {"processed": 2}
+
+
+def test_a_webhook_that_keeps_failing_is_stored_as_invalid_not_retried_forever(
+        web, bridge, monkeypatch):
+    def explode(*args, **kwargs):
+        raise KeyError("boom")
+
+    se.post(web, se.checkout_session())
+    monkeypatch.setattr(ingest, "store_webhook", explode)  # a bug, injected
+    for _ in range(inbox.MAX_ATTEMPTS):  # each job tries once (the sweeper wakes the next)
+        assert inbox.drain(bridge) == 0
+    assert "KeyError" in rows(bridge, InboxWebhook)[0].error
+    assert inbox.drain(bridge) == 0  # one more take: given up
+    [event] = rows(bridge, Event)
+    assert event.status == "invalid" and "could not be processed: KeyError" in event.reason
+    [kept] = rows(bridge, InboxWebhook)
+    assert kept.processed_at is not None and kept.attempts == inbox.MAX_ATTEMPTS + 1
+    with bridge.session() as session:
+        assert session.scalar(select(func.count(Delivery.id))) == 0

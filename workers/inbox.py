@@ -1,0 +1,120 @@
+"""The inbox job: webhooks the web tier verified and kept raw become events and deliveries.
+
+One job at a time holds a Redis lock and takes the inbox in arrival order, so a refund never
+overtakes the sale it refunds. The web tier wakes the job after each commit; the sweeper wakes it
+for anything a lost wake-up left behind.
+"""
+
+import logging
+
+from redis.exceptions import LockError
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
+
+from bridge import ingest
+from bridge import queue as queue_module
+from bridge import runtime as runtime_module
+from bridge.storage.models import InboxWebhook
+from connectors.errors import InvalidPayloadError
+
+log = logging.getLogger("bridge.inbox")
+LOCK_KEY = "bridge:inbox:lock"
+LOCK_TTL_S = 60  # a worker that dies holding it stops the inbox this long at most
+BATCH = 100
+MAX_ATTEMPTS = 5
+
+
+def process_inbox() -> dict:
+    """Process the inbox until it is empty, unless another job holds the lock (it goes on)."""
+    rt = runtime_module.current()
+    rt.redis.delete(queue_module.INBOX_WAKE_KEY)  # before the first look: no webhook is missed
+    processed = 0
+    while pending(rt):
+        lock = rt.redis.lock(LOCK_KEY, timeout=LOCK_TTL_S)
+        if not lock.acquire(blocking=False):
+            break  # the holder looks again after releasing the lock
+        try:
+            processed += drain(rt, lock)
+        finally:
+            _release(lock)
+    return {"processed": processed}
+
+
+def sweep(rt) -> bool:
+    """The sweeper's check: webhooks waiting while no job holds the inbox get a job."""
+    if not pending(rt) or rt.redis.exists(LOCK_KEY):
+        return False
+    rt.redis.delete(queue_module.INBOX_WAKE_KEY)  # a wake-up whose job was lost
+    return queue_module.wake_inbox(rt)
+
+
+def pending(rt) -> bool:
+    with rt.session() as session:
+        return session.scalar(select(InboxWebhook.id).where(
+            InboxWebhook.processed_at.is_(None)).limit(1)) is not None
+
+
+def drain(rt, lock=None) -> int:
+    """Process the inbox once through, oldest first (the job holds `lock`); the number
+    processed. A webhook that failed waits for the next job."""
+    done, after = 0, 0
+    while rows := _take(rt, after):
+        params = rt.config.click_params()
+        done += sum(_process_one(rt, row, params) for row in rows)
+        after = rows[-1].id
+        if lock is not None:
+            lock.reacquire()
+    return done
+
+
+def _take(rt, after: int) -> list[InboxWebhook]:
+    """The oldest unprocessed rows after `after`, each counted as one more attempt."""
+    with rt.session() as session:
+        rows = session.scalars(select(InboxWebhook).where(
+            InboxWebhook.processed_at.is_(None), InboxWebhook.id > after)
+            .order_by(InboxWebhook.id).limit(BATCH)).all()
+        session.execute(update(InboxWebhook).where(InboxWebhook.id.in_([r.id for r in rows]))
+                        .values(attempts=InboxWebhook.attempts + 1))  # the rows too
+    return rows
+
+
+def _process_one(rt, row: InboxWebhook, params: list[str]) -> int:
+    if row.attempts > MAX_ATTEMPTS:
+        _give_up(rt, row)
+        return 0
+    try:
+        stored = ingest.process(rt, row, params)
+    except OperationalError:
+        raise  # the database is away: the job fails, the row waits for the next one
+    except Exception as exc:  # a bug must not stall the inbox: noted, retried, then given up
+        log.exception("inbox: webhook %s (source %s) could not be processed", row.id, row.source)
+        _note(rt, row.id, f"{type(exc).__name__}: {exc}")
+        return 0
+    queue_module.wake_due(rt, stored.networks, [delivery_id for delivery_id, _ in stored.due])
+    return 1
+
+
+def _note(rt, inbox_id: int, error: str) -> None:
+    with rt.session() as session:
+        session.execute(update(InboxWebhook).where(InboxWebhook.id == inbox_id)
+                        .values(error=rt.mask(error)[:500]))
+
+
+def _give_up(rt, row: InboxWebhook) -> None:
+    """After MAX_ATTEMPTS the webhook is stored as invalid, with the last error, for the
+    dashboard; it is never taken again."""
+    source = rt.config.source(row.source)
+    error = InvalidPayloadError(f"could not be processed: {row.error or 'worker stopped'}",
+                                event_id=row.event_key, topic=row.topic)
+    if source is None:
+        ingest.finish(rt, row.id, str(error))
+    else:
+        ingest.store_unusable(rt, source, "invalid", error, row.body or b"", row.id)
+    log.error("inbox: webhook %s given up after %d attempts", row.id, MAX_ATTEMPTS)
+
+
+def _release(lock) -> None:
+    try:
+        lock.release()
+    except LockError:  # it expired while we worked: another job may hold it now
+        pass
