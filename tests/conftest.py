@@ -13,6 +13,7 @@ from redis import Redis
 from sqlalchemy import create_engine, text
 
 from bridge import app as app_module
+from bridge import queue as queue_module
 from bridge import runtime as runtime_module
 from bridge import settings
 from bridge.embedded_redis import EmbeddedRedis
@@ -53,7 +54,9 @@ def redis_url(tmp_path_factory):
 
 
 @pytest.fixture
-def redis(redis_url):
+def redis(redis_url, monkeypatch):
+    # a flushed Redis has no inbox job: this process must not remember having woken one
+    monkeypatch.setattr(queue_module, "_inbox_asked_at", -queue_module.INBOX_LINGER_S)
     connection = Redis.from_url(redis_url)
     connection.flushdb()
     yield connection

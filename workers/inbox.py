@@ -6,6 +6,7 @@ for anything a lost wake-up left behind.
 """
 
 import logging
+import time
 
 from redis.exceptions import LockError
 from sqlalchemy import select, update
@@ -22,21 +23,31 @@ LOCK_KEY = "bridge:inbox:lock"
 LOCK_TTL_S = 60  # a worker that dies holding it stops the inbox this long at most
 BATCH = 100
 MAX_ATTEMPTS = 5
+LINGER_POLL_S = 0.01
 
 
 def process_inbox() -> dict:
-    """Process the inbox until it is empty, unless another job holds the lock (it goes on)."""
+    """Process the inbox until it is empty, unless another job holds the lock (it goes on).
+
+    The job exits only after INBOX_LINGER_S with an empty inbox since it started or last held
+    the lock: web processes skip waking it that long after they last did (bridge/queue.py)."""
     rt = runtime_module.current()
     rt.redis.delete(queue_module.INBOX_WAKE_KEY)  # before the first look: no webhook is missed
-    processed = 0
-    while pending(rt):
-        lock = rt.redis.lock(LOCK_KEY, timeout=LOCK_TTL_S)
-        if not lock.acquire(blocking=False):
-            break  # the holder looks again after releasing the lock
-        try:
-            processed += drain(rt, lock)
-        finally:
-            _release(lock)
+    processed, since = 0, time.monotonic()
+    while True:
+        if pending(rt):
+            lock = rt.redis.lock(LOCK_KEY, timeout=LOCK_TTL_S)
+            if not lock.acquire(blocking=False):
+                break  # the holder looks again, and lingers, after releasing the lock
+            try:
+                processed += drain(rt, lock)
+            finally:
+                _release(lock)
+                since = time.monotonic()
+        elif time.monotonic() - since >= queue_module.INBOX_LINGER_S:
+            break
+        else:
+            time.sleep(LINGER_POLL_S)
     return {"processed": processed}
 
 

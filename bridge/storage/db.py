@@ -27,7 +27,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 15}, pool_pre_ping=False)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+    # No pre-ping (a round trip per checkout, half a webhook's time under load): a connection
+    # that died fails its request with 503, and SQLAlchemy then drops the whole pool.
+    return create_engine(url, pool_size=8, max_overflow=8, pool_recycle=1800,
                          connect_args={"connect_timeout": 5})
 
 
