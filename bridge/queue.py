@@ -23,7 +23,7 @@ JOB_FUNCTION = "workers.delivery.deliver"
 BATCH_FUNCTION = "workers.batch.deliver_batch"
 INBOX_FUNCTION = "workers.inbox.process_inbox"
 INBOX_WAKE_KEY = "bridge:inbox-job"  # set while an inbox job waits for a worker
-INBOX_LINGER_S = 0.05  # saves the web tier a Redis round trip per webhook under load
+INBOX_LINGER_S = 0.01  # saves the web tier a Redis round trip per webhook under load
 _inbox_asked_at = -INBOX_LINGER_S
 JOB_TIMEOUT_S = 180
 QUEUE_LEASE = timedelta(seconds=60)  # the sweeper leaves an enqueued delivery alone this long

@@ -23,7 +23,7 @@ LOCK_KEY = "bridge:inbox:lock"
 LOCK_TTL_S = 60  # a worker that dies holding it stops the inbox this long at most
 BATCH = 100
 MAX_ATTEMPTS = 5
-LINGER_POLL_S = 0.01
+LINGER_POLL_S = 0.003
 
 
 def process_inbox() -> dict:
