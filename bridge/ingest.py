@@ -124,49 +124,51 @@ def store_unusable(runtime, source, status: str, error, raw_body: bytes,
 
 
 def _store(session, config, source, webhook: Webhook) -> Stored:
-    stored, twins = Stored(duplicate=True), []
+    """Look everything up first, write at the end: SQLite's write lock is held only for the
+    INSERTs (a webhook with several conversions flushes each, so the next one sees it)."""
+    stored, twins, added = Stored(duplicate=True), [], []
     many = len(webhook.conversions) > 1
-    for conversion in webhook.conversions:
-        key = f"{webhook.event_id}#{conversion.refund_id}" if many else webhook.event_id
-        if _exists(session, source.name, key) or _old_news(session, source, webhook, conversion):
-            continue
-        stored.duplicate = False
-        event = _event_row(session, config, source, webhook, conversion, key)
-        if event.status == "duplicate":
-            twins.append(event)
-            continue
-        _add(session, config, event, stored)
-    if twins and not stored.event_ids:
-        _add(session, config, twins[0], stored)  # keep one trace of a webhook that added nothing
-    _mark_due(session, stored)
+    with session.no_autoflush:
+        for conversion in webhook.conversions:
+            key = f"{webhook.event_id}#{conversion.refund_id}" if many else webhook.event_id
+            if _exists(session, source.name, key):
+                continue
+            twin = _conversion(session, source.name, conversion_key(conversion))
+            if twin is not None and webhook.snapshot:
+                continue  # a snapshot (a later order.updated) restating a stored conversion
+            stored.duplicate = False
+            event = _event_row(session, config, source, webhook, conversion, key, twin)
+            if event.status == "duplicate":
+                twins.append(event)
+                continue
+            added.append(_add(session, config, event, flush=many))
+        if twins and not added:  # one trace of a webhook that added nothing
+            added.append(_add(session, config, twins[0]))
+    _lease_due(added, stored)
+    session.flush()
+    stored.event_ids = [event.id for event in added]
+    stored.due = [(d.id, d.attempts) for e in added for d in e.deliveries if d.lease_until]
     return stored
 
 
-def _add(session, config, event: Event, stored: Stored) -> None:
+def _add(session, config, event: Event, flush: bool = False) -> Event:
     session.add(event)
-    session.flush()
-    stored.event_ids.append(event.id)
     if event.status == "accepted":
         _add_deliveries(session, config, event)
+    if flush:
+        session.flush()
+    return event
 
 
-def _mark_due(session, stored: Stored) -> None:
-    """Deliveries due now get a short queue lease; the caller enqueues them after the commit."""
-    session.flush()
+def _lease_due(events: list[Event], stored: Stored) -> None:
+    """Deliveries due now get a short queue lease; the caller wakes their networks after the
+    commit."""
     now = utcnow()
-    for event_id in stored.event_ids:
-        for delivery in session.get(Event, event_id).deliveries:
+    for event in events:
+        for delivery in event.deliveries:
             if delivery.status == PENDING and delivery.next_attempt_at <= now:
                 delivery.lease_until = now + QUEUE_LEASE
-                stored.due.append((delivery.id, delivery.attempts))
                 stored.networks.add(delivery.network)
-
-
-def _old_news(session, source, webhook: Webhook, conversion: ConversionEvent) -> bool:
-    """A snapshot restating a conversion already stored (a later order.updated) adds nothing."""
-    if not webhook.snapshot:
-        return False
-    return _conversion(session, source.name, conversion_key(conversion)) is not None
 
 
 def conversion_key(conversion: ConversionEvent) -> str:
@@ -179,7 +181,8 @@ def _exists(session, source: str, event_key: str) -> bool:
     return session.scalar(query) is not None
 
 
-def _event_row(session, config, source, webhook, conversion: ConversionEvent, key) -> Event:
+def _event_row(session, config, source, webhook, conversion: ConversionEvent, key,
+               twin: int | None) -> Event:
     event = Event(
         source=source.name, platform=source.platform, event_key=key, topic=webhook.topic,
         status="accepted", kind=conversion.kind, order_id=conversion.order_id,
@@ -189,13 +192,13 @@ def _event_row(session, config, source, webhook, conversion: ConversionEvent, ke
         checkout_token=conversion.checkout_token, subscription_id=conversion.subscription_id,
         is_test=conversion.is_test, occurred_at=conversion.occurred_at,
         payload=redact.payload(webhook.payload))
-    key = conversion_key(conversion)
-    twin = _conversion(session, source.name, key)
     if twin is not None:
         event.status, event.reason = "duplicate", f"same conversion as event {twin}"
         return event
-    event.conversion_key = key
-    sale = _sale(session, source.name, conversion.txn_id)
+    event.conversion_key = conversion_key(conversion)
+    needs_sale = conversion.money is None or not event.currency or conversion.kind in (
+        "refund", "reversal")
+    sale = _sale(session, source.name, conversion.txn_id) if needs_sale else None
     if sale is not None and not event.currency:
         event.currency = sale.currency  # a WooCommerce order.deleted names no currency
     if not _set_amount(session, source, event, conversion, sale):

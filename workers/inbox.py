@@ -24,6 +24,7 @@ LOCK_TTL_S = 60  # a worker that dies holding it stops the inbox this long at mo
 BATCH = 100
 MAX_ATTEMPTS = 5
 LINGER_POLL_S = 0.003
+WAKE_EVERY_S = 0.02
 
 
 def process_inbox() -> dict:
@@ -70,12 +71,38 @@ def drain(rt, lock=None) -> int:
     processed. A webhook that failed waits for the next job."""
     done, after = 0, 0
     while rows := _take(rt, after):
-        params = rt.config.click_params()
-        done += sum(_process_one(rt, row, params) for row in rows)
+        params, waking = rt.config.click_params(), Wakes()
+        try:
+            for row in rows:
+                stored = _process_one(rt, row, params)
+                if stored is not None:
+                    done += 1
+                    waking.add(rt, stored)
+        finally:
+            waking.send(rt)
         after = rows[-1].id
         if lock is not None:
             lock.reacquire()
     return done
+
+
+class Wakes:
+    """The networks to wake after commits, sent every WAKE_EVERY_S rather than per webhook (a
+    Redis round trip each) and at the end of every batch: the deliveries hold a queue lease."""
+
+    def __init__(self):
+        self.networks, self.due, self.sent_at = set(), [], time.monotonic()
+
+    def add(self, rt, stored: ingest.Stored) -> None:
+        self.networks |= stored.networks
+        self.due += [delivery_id for delivery_id, _ in stored.due]
+        if time.monotonic() - self.sent_at >= WAKE_EVERY_S:
+            self.send(rt)
+
+    def send(self, rt) -> None:
+        if self.networks or self.due:
+            queue_module.wake_due(rt, self.networks, self.due)
+        self.networks, self.due, self.sent_at = set(), [], time.monotonic()
 
 
 def _take(rt, after: int) -> list[InboxWebhook]:
@@ -89,20 +116,19 @@ def _take(rt, after: int) -> list[InboxWebhook]:
     return rows
 
 
-def _process_one(rt, row: InboxWebhook, params: list[str]) -> int:
+def _process_one(rt, row: InboxWebhook, params: list[str]) -> ingest.Stored | None:
+    """What the webhook stored; None when it failed (or was given up)."""
     if row.attempts > MAX_ATTEMPTS:
         _give_up(rt, row)
-        return 0
+        return None
     try:
-        stored = ingest.process(rt, row, params)
+        return ingest.process(rt, row, params)
     except OperationalError:
         raise  # the database is away: the job fails, the row waits for the next one
     except Exception as exc:  # a bug must not stall the inbox: noted, retried, then given up
         log.exception("inbox: webhook %s (source %s) could not be processed", row.id, row.source)
         _note(rt, row.id, f"{type(exc).__name__}: {exc}")
-        return 0
-    queue_module.wake_due(rt, stored.networks, [delivery_id for delivery_id, _ in stored.due])
-    return 1
+        return None
 
 
 def _note(rt, inbox_id: int, error: str) -> None:
