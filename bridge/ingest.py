@@ -43,8 +43,7 @@ def receive(runtime, source, webhook: Webhook, raw_body: bytes, headers) -> int 
     row = {"source": source.name, "event_key": webhook.event_id, "topic": webhook.topic,
            "headers": {k: v for k, v in headers.items() if k.lower() not in UNKEPT_HEADERS},
            "body": raw_body, "received_at": utcnow(), "attempts": 0, "error": ""}
-    with runtime.engine.begin() as connection:
-        return connection.execute(INSERTS[connection.dialect.name], row).scalar()
+    return runtime.inbox_writer.execute(row)
 
 
 def parse(connector, raw_body: bytes, headers, source, params: list[str]) -> Webhook:

@@ -29,6 +29,14 @@ class Runtime:
     def sessionmaker(self):
         return make_sessionmaker(self.engine)
 
+    @cached_property
+    def inbox_writer(self):
+        """This process's group commit of inbox INSERTs (bridge/ingest.py)."""
+        from bridge.ingest import INSERTS
+        from bridge.storage.groupcommit import GroupCommit
+
+        return GroupCommit(self.engine, INSERTS[self.engine.dialect.name])
+
     @contextmanager
     def session(self):
         """A session whose transaction commits on success and rolls back on error."""
