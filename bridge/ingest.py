@@ -22,9 +22,10 @@ from connectors.money import quantize
 
 log = logging.getLogger("bridge.ingest")
 UNKEPT_HEADERS = {"cookie", "authorization", "proxy-authorization"}
-# Built once: new rows only (a redelivery hits the unique key and returns no id)
+# Built once: new rows only (a redelivery hits the unique key and returns nothing)
 INSERTS = {name: dialect.insert(InboxWebhook).on_conflict_do_nothing(
-    index_elements=["source", "event_key"]).returning(InboxWebhook.id)
+    index_elements=["source", "event_key"]).returning(
+        InboxWebhook.id, InboxWebhook.source, InboxWebhook.event_key)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 
 
@@ -44,6 +45,18 @@ def receive(runtime, source, webhook: Webhook, raw_body: bytes, headers) -> int 
            "headers": {k: v for k, v in headers.items() if k.lower() not in UNKEPT_HEADERS},
            "body": raw_body, "received_at": utcnow(), "attempts": 0, "error": ""}
     return runtime.inbox_writer.execute(row)
+
+
+def insert_new(connection, rows: list[dict]) -> list[int | None]:
+    """Insert a batch of inbox rows in one statement: each row's id, None for a duplicate
+    (of a stored row, or of an earlier row in the batch)."""
+    first = {}
+    for at, row in enumerate(rows):
+        first.setdefault((row["source"], row["event_key"]), at)
+    new = connection.execute(INSERTS[connection.dialect.name], [rows[at] for at in first.values()])
+    ids = {(source, key): row_id for row_id, source, key in new}
+    return [ids.get(key) if first[key] == at else None
+            for at, key in enumerate((row["source"], row["event_key"]) for row in rows)]
 
 
 def parse(connector, raw_body: bytes, headers, source, params: list[str]) -> Webhook:

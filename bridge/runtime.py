@@ -32,10 +32,10 @@ class Runtime:
     @cached_property
     def inbox_writer(self):
         """This process's group commit of inbox INSERTs (bridge/ingest.py)."""
-        from bridge.ingest import INSERTS
+        from bridge.ingest import insert_new
         from bridge.storage.groupcommit import GroupCommit
 
-        return GroupCommit(self.engine, INSERTS[self.engine.dialect.name])
+        return GroupCommit(self.engine, insert_new)
 
     @contextmanager
     def session(self):

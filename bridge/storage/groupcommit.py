@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import SQLAlchemyError
 
 
 @dataclass(eq=False)
@@ -22,14 +22,15 @@ class _Slot:
 
 
 class GroupCommit:
-    def __init__(self, engine, statement):
-        self.engine, self.statement = engine, statement
+    def __init__(self, engine, run_batch):
+        """`run_batch(connection, [params, ...])` executes them all; one result per params."""
+        self.engine, self.run_batch = engine, run_batch
         self.waiting: list[_Slot] = []
         self.queue_lock = threading.Lock()  # guards `waiting`
         self.commit_lock = threading.Lock()  # one batch at a time
 
     def execute(self, params: dict):
-        """Execute the statement with `params` in a shared transaction; its scalar result."""
+        """Run `params` in a shared transaction; its result."""
         slot = _Slot(params)
         with self.queue_lock:
             self.waiting.append(slot)
@@ -45,9 +46,9 @@ class GroupCommit:
     def _commit(self, batch: list[_Slot]) -> None:
         try:
             with self.engine.begin() as connection:
-                results = [connection.execute(self.statement, s.params).scalar() for s in batch]
-        except DBAPIError as exc:
-            if len(batch) > 1 and not exc.connection_invalidated:
+                results = self.run_batch(connection, [slot.params for slot in batch])
+        except SQLAlchemyError as exc:
+            if len(batch) > 1 and not getattr(exc, "connection_invalidated", False):
                 for slot in batch:  # one bad row must not fail the others
                     self._commit([slot])
             else:

@@ -1,0 +1,53 @@
+"""Group commit of inbox rows: concurrent requests share transactions, each gets its own answer."""
+
+import threading
+
+from sqlalchemy import func, select
+
+from bridge.storage.models import InboxWebhook, utcnow
+
+
+def row(key: str, **changes) -> dict:
+    return {"source": "stripe", "event_key": key, "topic": "t", "headers": {}, "body": b"{}",
+            "received_at": utcnow(), "attempts": 0, "error": "", **changes}
+
+
+def at_once(rt, rows: list[dict]) -> list:
+    """Every row from its own thread, all released together; each thread's result or error."""
+    results, start = [None] * len(rows), threading.Barrier(len(rows))
+
+    def one(at: int) -> None:
+        start.wait()
+        try:
+            results[at] = rt.inbox_writer.execute(rows[at])
+        except Exception as exc:  # the test looks at what each request would have answered
+            results[at] = exc
+
+    threads = [threading.Thread(target=one, args=(at,)) for at in range(len(rows))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+def stored(rt) -> int:
+    with rt.session() as session:
+        return session.scalar(select(func.count(InboxWebhook.id)))
+
+
+def test_concurrent_rows_each_get_their_id_and_duplicates_none(bridge):
+    results = at_once(bridge, [row(f"evt_{n}") for n in range(20)] + [row("evt_same")] * 5)
+    assert len(set(results[:20])) == 20 and all(isinstance(r, int) for r in results[:20])
+    assert sum(isinstance(r, int) for r in results[20:]) == 1  # one of the five copies
+    assert results[20:].count(None) == 4
+    assert stored(bridge) == 21
+    assert bridge.inbox_writer.execute(row("evt_3")) is None  # stored before: a redelivery
+
+
+def test_a_row_the_database_refuses_fails_alone(bridge):
+    bad = row("evt_bad", headers={"x": object()})  # cannot be stored as JSON
+    results = at_once(bridge, [row(f"evt_{n}") for n in range(10)] + [bad])
+    assert all(isinstance(r, int) for r in results[:10])
+    assert isinstance(results[10], Exception)
+    assert stored(bridge) == 10
