@@ -1,25 +1,47 @@
-"""The `bridge` command (also `python -m bridge`)."""
+"""The `bridge` command (also `python -m bridge`).
 
+Each command imports what it uses when it runs: `bridge run` supervises and `bridge worker` sends
+postbacks without holding Flask, the store APIs' clients or Alembic in memory."""
+
+import importlib
 import os
 import sys
 from decimal import Decimal
 
 import click
 
-from bridge import runtime as runtime_module
-from bridge import settings
+from bridge import paths
+
+WORKER_NICENESS = 10  # below the web tier's priority: a webhook burst is answered first
 
 
-def _runtime() -> runtime_module.Runtime:
+def _runtime():
     """The config-loaded runtime, or a clean exit listing the config's problems."""
+    from bridge import runtime, settings
     try:
-        return runtime_module.install(runtime_module.build())
+        return runtime.install(runtime.build())
     except settings.ConfigError as exc:
         click.echo("Config errors:\n  " + "\n  ".join(exc.problems), err=True)
         sys.exit(2)
 
 
-@click.group()
+class Commands(click.Group):
+    """A group whose commands kept in other modules are imported on first use."""
+
+    ELSEWHERE = {"clicks": "cli_clicks", "conversions": "cli_clicks", "connect": "cli_connect",
+                 "reconcile": "cli_connect", "deliveries": "cli_deliveries",
+                 "networks": "cli_networks", "status": "cli_status", "forget": "cli_privacy"}
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted({*self.commands, *self.ELSEWHERE})
+
+    def get_command(self, ctx, name):
+        if name not in self.commands and name in self.ELSEWHERE:
+            importlib.import_module(f"bridge.{self.ELSEWHERE[name]}").register(self, _runtime)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=Commands)
 def main():
     """Postback Bridge: store webhooks in, affiliate postbacks out."""
 
@@ -40,7 +62,9 @@ def run(port, workers):
     os.environ["PORT"] = str(port)
     os.environ.setdefault("PUBLIC_URL", f"http://127.0.0.1:{port}")
     firstrun.prepare(click.echo)
-    _migrate(_runtime())
+    paths.load_env_file()
+    if code := runner.migrate():
+        sys.exit(code)
     workers = workers or runner.default_worker_processes(per_core=True)
     sys.exit(runner.run(port, click.echo, workers))
 
@@ -71,6 +95,7 @@ def worker(burst, no_sweeper, workers):
         _runtime()  # config errors once, before starting the processes
         sys.exit(run_workers(worker_commands(workers, burst, not no_sweeper), burst))
     from workers import runner
+    os.nice(WORKER_NICENESS)
     sys.exit(runner.work(_runtime(), burst=burst, sweeper=not no_sweeper))
 
 
@@ -95,11 +120,12 @@ def config():
 @click.option("--file", "path", type=click.Path(), default=None)
 def config_check(path):
     """Print every error with its key path and line, or the sources and networks."""
-    settings.load_env_file()
+    from bridge import settings
+    paths.load_env_file()
     try:
         loaded = settings.load(path)
     except settings.ConfigError as exc:
-        click.echo(f"{len(exc.problems)} error(s) in {path or settings.config_path()}:", err=True)
+        click.echo(f"{len(exc.problems)} error(s) in {path or paths.config_path()}:", err=True)
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
         sys.exit(1)
@@ -134,17 +160,6 @@ def simulate(source, click_id, amount, currency, url):
                         currency)
     click.echo(f"{response.status_code} {response.text.strip()}")
     sys.exit(0 if response.ok else 1)
-
-
-from bridge import (cli_clicks, cli_deliveries, cli_networks,  # noqa: E402
-                    cli_privacy, cli_status)
-
-for module in (cli_deliveries, cli_networks, cli_status, cli_clicks, cli_privacy):
-    module.register(main, _runtime)
-
-from bridge import cli_connect  # noqa: E402  (registers `connect` and `reconcile`)
-
-cli_connect.register(main, _runtime)
 
 if __name__ == "__main__":
     main()

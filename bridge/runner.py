@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from bridge import settings
+from bridge import paths
 from bridge.embedded_redis import EmbeddedRedis
 
 
@@ -18,10 +18,16 @@ def prepare_metrics_dir() -> None:
     first; the processes they start inherit it. Files of a previous run are removed."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return
-    path = settings.var_dir() / "prometheus"
+    path = paths.var_dir() / "prometheus"
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path.resolve())
+
+
+def migrate() -> int:
+    """`bridge migrate` (config check, then schema upgrade) in a child process: it imports most
+    of the bridge, which the supervisor need not hold in memory for as long as it runs."""
+    return subprocess.run([sys.executable, "-m", "bridge", "migrate"]).returncode
 
 
 def gunicorn_command(port: int, workers: int = 2, threads: int = 8) -> list[str]:
@@ -63,7 +69,7 @@ def run(port: int, echo=print, workers: int = 1) -> int:
     """Start everything, supervise, and stop it all on SIGTERM/SIGINT or when one part dies."""
     redis = None
     if not os.environ.get("REDIS_URL"):
-        redis = EmbeddedRedis(settings.var_dir() / "redis").start()
+        redis = EmbeddedRedis(paths.var_dir() / "redis").start()
         os.environ["REDIS_URL"] = redis.url
         echo(f"Embedded Redis on {redis.url} (data in {redis.data_dir})")
     children = []
