@@ -62,11 +62,10 @@ def run(port, workers):
     os.environ["PORT"] = str(port)
     os.environ.setdefault("PUBLIC_URL", f"http://127.0.0.1:{port}")
     firstrun.prepare(click.echo)
-    paths.load_env_file()
-    if code := runner.migrate():
-        sys.exit(code)
-    workers = workers or runner.default_worker_processes(per_core=True)
-    sys.exit(runner.run(port, click.echo, workers))
+    rt = _runtime()
+    _migrate(rt)
+    rt.engine.dispose()  # no database connection is carried into the supervisor
+    runner.become_supervisor(port, workers or runner.default_worker_processes(per_core=True))
 
 
 @main.command()

@@ -24,12 +24,6 @@ def prepare_metrics_dir() -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path.resolve())
 
 
-def migrate() -> int:
-    """`bridge migrate` (config check, then schema upgrade) in a child process: it imports most
-    of the bridge, which the supervisor need not hold in memory for as long as it runs."""
-    return subprocess.run([sys.executable, "-m", "bridge", "migrate"]).returncode
-
-
 def gunicorn_command(port: int, workers: int = 2, threads: int = 8) -> list[str]:
     return [sys.executable, "-m", "gunicorn", "bridge.app:create_app()",
             "--bind", f"0.0.0.0:{port}", "--workers", str(workers), "--threads", str(threads),
@@ -65,7 +59,19 @@ def run_workers(commands: list[list[str]], burst: bool = False) -> int:
         _stop(children)
 
 
-def run(port: int, echo=print, workers: int = 1) -> int:
+def become_supervisor(port: int, workers: int) -> None:
+    """Replace this process (`bridge run`, which checked the config and migrated the database,
+    importing most of the bridge) by a fresh interpreter that holds only this module."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "bridge.runner", str(port), str(workers)])
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def run(port: int, echo=say, workers: int = 1) -> int:
     """Start everything, supervise, and stop it all on SIGTERM/SIGINT or when one part dies."""
     redis = None
     if not os.environ.get("REDIS_URL"):
@@ -109,3 +115,7 @@ def _stop(children, timeout_s: float = 25) -> None:
             child.wait(max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
             child.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(run(int(sys.argv[1]), workers=int(sys.argv[2])))
