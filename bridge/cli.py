@@ -48,8 +48,8 @@ def main():
 
 def _workers_option(command):
     return click.option("--workers", type=click.IntRange(min=1), default=None,
-                        help="Worker processes (default: WORKER_CONCURRENCY; else one per "
-                        "core for run, one for worker).")(command)
+                        help="Worker processes (default: WORKER_CONCURRENCY; else one, and "
+                        "for run a spare per further core while it is busy).")(command)
 
 
 @main.command()
@@ -65,7 +65,7 @@ def run(port, workers):
     rt = _runtime()
     _migrate(rt)
     rt.engine.dispose()  # no database connection is carried into the supervisor
-    runner.become_supervisor(port, workers or runner.default_worker_processes(per_core=True))
+    runner.become_supervisor(port, *runner.worker_processes(workers, spares=True))
 
 
 @main.command()
@@ -83,19 +83,20 @@ def web(port, workers):
 @main.command()
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--no-sweeper", is_flag=True, help="Do not run the sweeper in this process.")
+@click.option("--idle-exit", type=click.IntRange(min=1), default=None, metavar="SECONDS",
+              help="Exit after this long without a job (the spares of `bridge run`).")
 @_workers_option
-def worker(burst, no_sweeper, workers):
+def worker(burst, no_sweeper, idle_exit, workers):
     """RQ workers for postbacks, one with the sweeper (Procfile `worker`)."""
-    from bridge.runner import (default_worker_processes, prepare_metrics_dir, run_workers,
-                               worker_commands)
+    from bridge.runner import prepare_metrics_dir, run_workers, worker_commands, worker_processes
     prepare_metrics_dir()
-    workers = workers or default_worker_processes(per_core=False)
+    workers, _ = worker_processes(workers, spares=False)
     if workers > 1:
         _runtime()  # config errors once, before starting the processes
         sys.exit(run_workers(worker_commands(workers, burst, not no_sweeper), burst))
     from workers import runner
     os.nice(WORKER_NICENESS)
-    sys.exit(runner.work(_runtime(), burst=burst, sweeper=not no_sweeper))
+    sys.exit(runner.work(_runtime(), burst=burst, sweeper=not no_sweeper, idle_exit_s=idle_exit))
 
 
 @main.command()
