@@ -138,3 +138,21 @@ def tree_pss_mb(pid: int) -> float:
     """Proportional set size: pages shared between the processes counted once in total."""
     proc = psutil.Process(pid)
     return sum(p.memory_full_info().pss for p in [proc, *proc.children(recursive=True)]) / 2**20
+
+
+def tree_rss_by_process(pid: int) -> dict[str, list[float]]:
+    """RSS (MB) of each process in the tree, under a short name taken from its command line."""
+    found: dict[str, list[float]] = {}
+    proc = psutil.Process(pid)
+    for p in [proc, *proc.children(recursive=True)]:
+        found.setdefault(_short_name(p.cmdline()), []).append(p.memory_info().rss / 2**20)
+    return found
+
+
+def _short_name(args: list[str]) -> str:
+    line = " ".join(args)
+    for needle, name in (("redis-server", "redis"), ("gunicorn", "gunicorn"),
+                         ("bridge worker", "worker"), ("bridge.runner", "supervisor")):
+        if needle in line:
+            return name
+    return Path(args[0]).name if args else "?"

@@ -168,10 +168,13 @@ def idle_rss(folder) -> dict:
             time.sleep(5)
             rss, count = harness.tree_rss_mb(proc.pid), harness.tree_size(proc.pid)
             pss = harness.tree_pss_mb(proc.pid)
+            each = harness.tree_rss_by_process(proc.pid)
+    parts = ", ".join(f"{name} {' + '.join(f'{mb:.0f}' for mb in sizes)}"
+                      for name, sizes in each.items())
     return {"benchmark": "idle RSS", "case": "bridge run (web, worker, embedded Redis)",
             "storage": "sqlite", "per_s": "", "p50_ms": "", "p99_ms": "", "max_ms": "",
             "errors": "",
-            "notes": f"RSS {rss:.0f} MB (PSS {pss:.0f} MB) in {count} processes"}
+            "notes": f"RSS {rss:.0f} MB (PSS {pss:.0f} MB) in {count} processes: {parts}"}
 
 
 def main_rows(folder, redis_url: str):

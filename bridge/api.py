@@ -5,7 +5,8 @@ import hmac
 from flask import Blueprint, current_app, request
 
 from bridge import clickstore, offline
-from bridge.errors import InvalidInputError, UnauthorizedError, answer
+from bridge.errors import answer
+from bridge.exceptions import InvalidInputError, UnauthorizedError
 from connectors.base import load_json
 from connectors.errors import InvalidPayloadError
 

@@ -4,7 +4,8 @@ import logging
 
 from flask import Flask
 
-from bridge import admin, api, clicks, demo, errors, health, logs, metrics, runtime, webhooks
+from bridge import (admin, api, clicks, demo, errors, health, logs, metrics_endpoint, runtime,
+                    webhooks)
 
 
 def create_app(rt: runtime.Runtime | None = None) -> Flask:
@@ -14,7 +15,8 @@ def create_app(rt: runtime.Runtime | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(RUNTIME=rt, MAX_CONTENT_LENGTH=rt.config.server.max_body_bytes,
                       SECRET_KEY=rt.config.server.secret_key or None)
-    for blueprint in (webhooks.bp, health.bp, demo.bp, clicks.bp, api.bp, metrics.bp):
+    for blueprint in (webhooks.bp, health.bp, demo.bp, clicks.bp, api.bp,
+                      metrics_endpoint.bp):
         app.register_blueprint(blueprint)
     admin.register(app)
     errors.register(app)

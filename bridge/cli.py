@@ -1,33 +1,55 @@
-"""The `bridge` command (also `python -m bridge`)."""
+"""The `bridge` command (also `python -m bridge`).
 
+Each command imports what it uses when it runs: `bridge run` supervises and `bridge worker` sends
+postbacks without holding Flask, the store APIs' clients or Alembic in memory."""
+
+import importlib
 import os
 import sys
 from decimal import Decimal
 
 import click
 
-from bridge import runtime as runtime_module
-from bridge import settings
+from bridge import paths
+
+WORKER_NICENESS = 10  # below the web tier's priority: a webhook burst is answered first
 
 
-def _runtime() -> runtime_module.Runtime:
+def _runtime():
     """The config-loaded runtime, or a clean exit listing the config's problems."""
+    from bridge import runtime, settings
     try:
-        return runtime_module.install(runtime_module.build())
+        return runtime.install(runtime.build())
     except settings.ConfigError as exc:
         click.echo("Config errors:\n  " + "\n  ".join(exc.problems), err=True)
         sys.exit(2)
 
 
-@click.group()
+class Commands(click.Group):
+    """A group whose commands kept in other modules are imported on first use."""
+
+    ELSEWHERE = {"clicks": "cli_clicks", "conversions": "cli_clicks", "connect": "cli_connect",
+                 "reconcile": "cli_connect", "deliveries": "cli_deliveries",
+                 "networks": "cli_networks", "status": "cli_status", "forget": "cli_privacy"}
+
+    def list_commands(self, ctx) -> list[str]:
+        return sorted({*self.commands, *self.ELSEWHERE})
+
+    def get_command(self, ctx, name):
+        if name not in self.commands and name in self.ELSEWHERE:
+            importlib.import_module(f"bridge.{self.ELSEWHERE[name]}").register(self, _runtime)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=Commands)
 def main():
     """Postback Bridge: store webhooks in, affiliate postbacks out."""
 
 
 def _workers_option(command):
     return click.option("--workers", type=click.IntRange(min=1), default=None,
-                        help="Worker processes (default: WORKER_CONCURRENCY; else one per "
-                        "core for run, one for worker).")(command)
+                        help="Worker processes (default: WORKER_CONCURRENCY; else one, and "
+                        "for run a spare per further core while it is busy).")(command)
 
 
 @main.command()
@@ -40,9 +62,10 @@ def run(port, workers):
     os.environ["PORT"] = str(port)
     os.environ.setdefault("PUBLIC_URL", f"http://127.0.0.1:{port}")
     firstrun.prepare(click.echo)
-    _migrate(_runtime())
-    workers = workers or runner.default_worker_processes(per_core=True)
-    sys.exit(runner.run(port, click.echo, workers))
+    rt = _runtime()
+    _migrate(rt)
+    rt.engine.dispose()  # no database connection is carried into the supervisor
+    runner.become_supervisor(port, *runner.worker_processes(workers, spares=True))
 
 
 @main.command()
@@ -60,18 +83,20 @@ def web(port, workers):
 @main.command()
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
 @click.option("--no-sweeper", is_flag=True, help="Do not run the sweeper in this process.")
+@click.option("--idle-exit", type=click.IntRange(min=1), default=None, metavar="SECONDS",
+              help="Exit after this long without a job (the spares of `bridge run`).")
 @_workers_option
-def worker(burst, no_sweeper, workers):
+def worker(burst, no_sweeper, idle_exit, workers):
     """RQ workers for postbacks, one with the sweeper (Procfile `worker`)."""
-    from bridge.runner import (default_worker_processes, prepare_metrics_dir, run_workers,
-                               worker_commands)
+    from bridge.runner import prepare_metrics_dir, run_workers, worker_commands, worker_processes
     prepare_metrics_dir()
-    workers = workers or default_worker_processes(per_core=False)
+    workers, _ = worker_processes(workers, spares=False)
     if workers > 1:
         _runtime()  # config errors once, before starting the processes
         sys.exit(run_workers(worker_commands(workers, burst, not no_sweeper), burst))
     from workers import runner
-    sys.exit(runner.work(_runtime(), burst=burst, sweeper=not no_sweeper))
+    os.nice(WORKER_NICENESS)
+    sys.exit(runner.work(_runtime(), burst=burst, sweeper=not no_sweeper, idle_exit_s=idle_exit))
 
 
 @main.command()
@@ -95,11 +120,12 @@ def config():
 @click.option("--file", "path", type=click.Path(), default=None)
 def config_check(path):
     """Print every error with its key path and line, or the sources and networks."""
-    settings.load_env_file()
+    from bridge import settings
+    paths.load_env_file()
     try:
         loaded = settings.load(path)
     except settings.ConfigError as exc:
-        click.echo(f"{len(exc.problems)} error(s) in {path or settings.config_path()}:", err=True)
+        click.echo(f"{len(exc.problems)} error(s) in {path or paths.config_path()}:", err=True)
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
         sys.exit(1)
@@ -134,17 +160,6 @@ def simulate(source, click_id, amount, currency, url):
                         currency)
     click.echo(f"{response.status_code} {response.text.strip()}")
     sys.exit(0 if response.ok else 1)
-
-
-from bridge import (cli_clicks, cli_deliveries, cli_networks,  # noqa: E402
-                    cli_privacy, cli_status)
-
-for module in (cli_deliveries, cli_networks, cli_status, cli_clicks, cli_privacy):
-    module.register(main, _runtime)
-
-from bridge import cli_connect  # noqa: E402  (registers `connect` and `reconcile`)
-
-cli_connect.register(main, _runtime)
 
 if __name__ == "__main__":
     main()

@@ -5,7 +5,7 @@ import csv
 import click
 
 from bridge import clickstore, offline
-from bridge.errors import InvalidInputError
+from bridge.exceptions import InvalidInputError
 
 
 def register(main, runtime_factory) -> None:

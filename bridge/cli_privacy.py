@@ -3,7 +3,7 @@
 import click
 
 from bridge import audit, privacy
-from bridge.errors import InvalidInputError
+from bridge.exceptions import InvalidInputError
 
 
 def register(main, runtime_factory) -> None:

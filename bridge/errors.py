@@ -7,26 +7,12 @@ from flask import current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from bridge.exceptions import (InvalidInputError, RateLimitedError, UnauthorizedError,
+                               UnknownSourceError)
 from connectors.errors import SignatureError
 
 log = logging.getLogger("bridge.web")
 RETRY_AFTER_S = "30"
-
-
-class UnknownSourceError(Exception):
-    """No source of that name in the config."""
-
-
-class InvalidInputError(ValueError):
-    """A click or conversion from a browser or a merchant's backend that cannot be used."""
-
-
-class UnauthorizedError(Exception):
-    """Missing or wrong api token."""
-
-
-class RateLimitedError(Exception):
-    """Too many requests from one address this minute."""
 
 
 def answer(code: int, **body):

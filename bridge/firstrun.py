@@ -5,7 +5,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-from bridge import settings
+from bridge import paths
 
 EXAMPLE = Path("config/bridge.example.yaml")
 GENERATED = {
@@ -18,15 +18,15 @@ GENERATED = {
 
 def prepare(echo=print) -> None:
     """Create what a first run needs; print new secrets once. Never a real store's secret."""
-    var = settings.var_dir()
+    var = paths.var_dir()
     var.mkdir(parents=True, exist_ok=True)
     os.chmod(var, 0o700)
-    path = settings.config_path()
+    path = paths.config_path()
     if not path.exists() and not os.environ.get("BRIDGE_CONFIG") and EXAMPLE.exists():
         shutil.copyfile(EXAMPLE, path)
         echo(f"Wrote {path} from {EXAMPLE}: edit it to add your stores and networks.")
     env_file = var / "bridge.env"
-    present = settings.read_env_file(env_file)
+    present = paths.read_env_file(env_file)
     new = {k: make() for k, make in GENERATED.items() if k not in present and k not in os.environ}
     if new:
         with open(env_file, "a") as handle:

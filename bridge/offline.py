@@ -11,7 +11,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from bridge import clickstore, ingest, queue, redact
-from bridge.errors import InvalidInputError
+from bridge.exceptions import InvalidInputError
 from bridge.settings import Source
 from bridge.storage.models import Event
 from connectors.base import ConversionEvent, Money, Webhook, email_sha256

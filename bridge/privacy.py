@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, null, or_, select, update
 
 from bridge import audit
-from bridge.errors import InvalidInputError
+from bridge.exceptions import InvalidInputError
 from bridge.storage.models import Attempt, Click, Delivery, Event, InboxWebhook, utcnow
 from connectors.base import email_sha256
 

@@ -5,7 +5,7 @@ import time
 
 from redis.exceptions import RedisError
 
-from bridge.errors import RateLimitedError
+from bridge.exceptions import RateLimitedError
 
 log = logging.getLogger("bridge.ratelimit")
 

@@ -8,7 +8,7 @@ from functools import cached_property
 from redis import Redis
 from rq import Queue
 
-from bridge import settings
+from bridge import paths, settings
 from bridge.embedded_redis import running_url
 from bridge.storage.db import make_engine, make_sessionmaker
 
@@ -46,7 +46,7 @@ class Runtime:
     @property
     def redis_url(self) -> str:
         return (self.config.storage.redis_url or os.environ.get("REDIS_URL", "")
-                or running_url(settings.var_dir() / "redis"))
+                or running_url(paths.var_dir() / "redis"))
 
     @cached_property
     def redis(self) -> Redis:
@@ -71,7 +71,7 @@ class Runtime:
 
 
 def default_database_url() -> str:
-    return f"sqlite:///{settings.var_dir() / 'bridge.db'}"
+    return f"sqlite:///{paths.var_dir() / 'bridge.db'}"
 
 
 _current: Runtime | None = None
@@ -79,7 +79,7 @@ _current: Runtime | None = None
 
 def build(path=None) -> Runtime:
     """Load var/bridge.env and the config file into a Runtime."""
-    settings.load_env_file()
+    paths.load_env_file()
     return Runtime(settings.load(path))
 
 

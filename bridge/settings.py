@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bridge import presets
+from bridge.paths import config_path
 from connectors.base import KINDS
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -274,10 +275,6 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-def config_path() -> Path:
-    return Path(os.environ.get("BRIDGE_CONFIG") or "config/bridge.yaml")
-
-
 def load(path: Path | None = None, env: dict | None = None) -> Loaded:
     """Read, substitute and validate a config file; ConfigError lists every problem."""
     path = Path(path or config_path())
@@ -412,21 +409,3 @@ def _message(error, missing) -> str:
     unset = [f"${{{var}}}" for path, var in missing if path[: len(error["loc"])] == error["loc"]]
     hint = f" ({', '.join(unset)} not set)" if unset else ""
     return error["msg"].removeprefix("Value error, ") + hint
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of var/bridge.env (comments and blanks skipped)."""
-    if not path.exists():
-        return {}
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {k.strip(): v.strip() for k, v in pairs if not k.strip().startswith("#")}
-
-
-def var_dir() -> Path:
-    return Path(os.environ.get("BRIDGE_VAR_DIR") or "var")
-
-
-def load_env_file() -> None:
-    """Put var/bridge.env into the environment without overriding what is already set."""
-    for key, value in read_env_file(var_dir() / "bridge.env").items():
-        os.environ.setdefault(key, value)

@@ -10,8 +10,9 @@ from workers.sweeper import Sweeper
 log = logging.getLogger("bridge.worker")
 
 
-def work(rt, burst: bool = False, sweeper: bool = True) -> int:
-    """Run until stopped (or, with burst, until the queue is empty)."""
+def work(rt, burst: bool = False, sweeper: bool = True, idle_exit_s: int | None = None) -> int:
+    """Run until stopped (or, with burst, until the queue is empty; with idle_exit_s, until no
+    job came for that long)."""
     logs.configure(mask=rt.mask)
     thread = Sweeper(rt) if sweeper else None
     if thread:
@@ -20,7 +21,8 @@ def work(rt, burst: bool = False, sweeper: bool = True) -> int:
     try:
         # SimpleWorker runs jobs in this process: no fork per job, the DB pool is reused.
         worker = SimpleWorker([rt.queue], connection=rt.redis)
-        worker.work(burst=burst, logging_level="WARNING", with_scheduler=False)
+        worker.work(burst=burst, logging_level="WARNING", with_scheduler=False,
+                    max_idle_time=idle_exit_s)
     finally:
         if thread:
             thread.stop()

@@ -3,8 +3,6 @@
 import os
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
@@ -54,6 +52,9 @@ def make_sessionmaker(engine: Engine) -> sessionmaker:
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision."""
+    from alembic import command  # only `bridge migrate` and the tests: ~10 MB the others spare
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
