@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 from bridge import queue as queue_module
 from bridge import runtime as runtime_module
 from bridge.storage.models import (DELIVERED, DUE_STATUSES, REJECTED, SENDING, Attempt, Delivery,
-                                   utcnow)
+                                   NetworkState, utcnow)
 from workers import classify, limits, templating
 from workers import delivery as single
 
@@ -79,10 +79,11 @@ def prepare(rt, network, claimed: list[int]) -> list[tuple[int, int, object]]:
         return []
     ready = []
     with rt.session() as session:
+        state = session.get(NetworkState, network.name)  # paused: each delivery asks (probes)
         rows = session.scalars(select(Delivery).where(Delivery.id.in_(claimed))
                                .options(selectinload(Delivery.event))).all()
         for delivery in rows:
-            if single._blocked(rt, session, delivery, network):
+            if single._blocked(rt, session, delivery, network, bool(state and state.paused)):
                 continue
             values = templating.values_for(delivery.event, delivery, network)
             request = templating.render(network, values, delivery.kind, delivery.event.is_test)

@@ -81,8 +81,9 @@ def lost_attempt(delivery_id: int, number: int, now) -> Attempt:
                    error="no answer recorded: the worker stopped mid-attempt (lease expired)")
 
 
-def _blocked(rt, session, delivery: Delivery, network) -> str:
-    """Reasons not to send now: network gone or paused, or a refund whose sale is not delivered."""
+def _blocked(rt, session, delivery: Delivery, network, check_pause: bool = True) -> str:
+    """Reasons not to send now: network gone or paused, or a refund whose sale is not delivered.
+    (`check_pause=False`: the caller saw the network unpaused a moment ago.)"""
     if network is None:
         _finish(delivery, SKIPPED, "network no longer configured")
         return SKIPPED
@@ -93,7 +94,7 @@ def _blocked(rt, session, delivery: Delivery, network) -> str:
     if sale and sale.status != DELIVERED:
         _wait(delivery, "waiting for the sale's delivery", HOLD_S)
         return "held"
-    paused, hold_s = limits.admits(session, network)
+    paused, hold_s = limits.admits(session, network) if check_pause else ("", 0)
     if paused:
         _wait(delivery, paused, hold_s)
         return "held"
@@ -125,8 +126,9 @@ def send(rt, request, network) -> tuple[classify.Outcome, Attempt]:
                       response_status=None, response_excerpt="", error="")
     started = time.perf_counter()
     try:
-        response = _session().request(request.method, request.url, headers=request.headers,
-                                      data=request.body, timeout=(5, network.timeout_s))
+        response = _session().request(
+            request.method, request.url, headers=request.headers, data=request.body,
+            timeout=(queue_module.CONNECT_TIMEOUT_S, network.timeout_s))
     except requests.RequestException as error:
         outcome = classify.classify_error(error)
         attempt.error = rt.mask(outcome.reason)

@@ -24,15 +24,18 @@ from workers import classify
 log = logging.getLogger("bridge.limits")
 SLOTS_KEY = "bridge:slots:{}"
 PAUSED_REASON = "network paused"  # the start of a held delivery's reason
-# Drop expired slots, take one if fewer than the limit are held; 1 when taken.
+# Drop expired slots, then take one per token given (ARGV[5]…) while fewer than the limit are
+# held; how many were taken (the first tokens given).
 ACQUIRE_SCRIPT = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
-  return 1
+local taken = math.max(0, math.min(#ARGV - 4, tonumber(ARGV[2]) - redis.call('ZCARD', KEYS[1])))
+for i = 5, 4 + taken do
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[i])
 end
-return 0
+if taken > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+return taken
 """
 
 
@@ -46,7 +49,7 @@ def acquire(rt, network, lease_s: float) -> str | None:
     token, now = uuid.uuid4().hex, time.time()
     try:
         taken = rt.redis.eval(ACQUIRE_SCRIPT, 1, SLOTS_KEY.format(network.name), now,
-                              network.concurrency, now + lease_s, token, int(lease_s * 2000))
+                              network.concurrency, now + lease_s, int(lease_s * 2000), token)
     except RedisError as exc:
         # The job came from Redis a moment ago; sending without a slot beats not sending.
         log.warning("concurrency slot unavailable (%s): sending without one", exc)
@@ -104,18 +107,16 @@ class Slots:
         if any(self.held):
             pipe.zadd(self.key, {t: now + self.lease_s for t in self.held if t}, xx=True)
             pipe.pexpire(self.key, int(self.lease_s * 2000))
-        for token in tokens:
-            pipe.eval(ACQUIRE_SCRIPT, 1, self.key, now, self.network.concurrency,
-                      now + self.lease_s, token, int(self.lease_s * 2000))
+        pipe.eval(ACQUIRE_SCRIPT, 1, self.key, now, self.network.concurrency,
+                  now + self.lease_s, int(self.lease_s * 2000), *tokens)
         try:
-            answers = pipe.execute()
+            taken = pipe.execute()[-1]
         except RedisError as exc:
             log.warning("concurrency slots unavailable (%s): sending without them", exc)
-            answers, tokens = [1] * missing, [""] * missing
-        for token, ok in zip(tokens, answers[len(answers) - len(tokens):], strict=True):
-            if ok == 1:
-                self.held.append(token)
-                self.idle.put(token)
+            taken, tokens = missing, [""] * missing
+        for token in tokens[:taken]:
+            self.held.append(token)
+            self.idle.put(token)
         self.renew_at = time.monotonic() + self.lease_s / 4
 
     def __enter__(self):
