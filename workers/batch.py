@@ -96,14 +96,9 @@ def send_all(rt, network, ready: list) -> int:
     by every worker); record finished attempts as they come in."""
     if not ready:
         return 0
-    guard, finished = FailureGuard(network.breaker.failures), queue.SimpleQueue()
-    lease_s, pool = single.lease_s(rt, network), pool_for(network)
+    lease_s, finished = single.lease_s(rt, network), queue.SimpleQueue()
     with limits.Slots(rt, network, lease_s) as slots:
-        running = {}
-        for delivery_id, number, request in ready:
-            future = pool.submit(send_in_slot, rt, request, network, slots, guard)
-            running[future] = (delivery_id, number)
-            future.add_done_callback(finished.put)
+        running = submit_all(rt, network, ready, slots, finished)
         renew_at = time.monotonic() + lease_s / 2
         while running:
             slots.hold(len(running))
@@ -112,10 +107,20 @@ def send_all(rt, network, ready: list) -> int:
                                       if isinstance(result, tuple)])
             hand_back(rt, network, [(ids[0], result) for ids, result in done
                                     if isinstance(result, str)])
-            if time.monotonic() > renew_at and running:
-                extend_claims(rt, [i for i, _ in running.values()], lease_s)
-                renew_at = time.monotonic() + lease_s / 2
+            if running and time.monotonic() > renew_at:
+                renew_at = extend_claims(rt, [i for i, _ in running.values()], lease_s)
     return len(ready)
+
+
+def submit_all(rt, network, ready: list, slots, finished: queue.SimpleQueue) -> dict:
+    """Queue every send on the network's pool: {future: (delivery id, attempt number)}; each
+    future is put in `finished` when it is done."""
+    guard, pool, running = FailureGuard(network.breaker.failures), pool_for(network), {}
+    for delivery_id, number, request in ready:
+        future = pool.submit(send_in_slot, rt, request, network, slots, guard)
+        running[future] = (delivery_id, number)
+        future.add_done_callback(finished.put)
+    return running
 
 
 def collect(finished: queue.SimpleQueue, running: int) -> list:
@@ -129,13 +134,15 @@ def collect(finished: queue.SimpleQueue, running: int) -> list:
     return done
 
 
-def extend_claims(rt, delivery_ids: list[int], lease_s: float) -> None:
-    """A batch that outlasts half its lease (a slow network, few free slots) keeps its claims."""
+def extend_claims(rt, delivery_ids: list[int], lease_s: float) -> float:
+    """A batch that outlasts half its lease (a slow network, few free slots) keeps its claims;
+    when to extend them again."""
     with rt.session() as session:
         session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids),
                                                Delivery.status == SENDING)
                         .values(lease_until=utcnow() + timedelta(seconds=lease_s))
                         .execution_options(synchronize_session=False))
+    return time.monotonic() + lease_s / 2
 
 
 class FailureGuard:
@@ -179,38 +186,43 @@ def hand_back(rt, network, unsent: list[tuple[int, str]]) -> None:
 
 def record_many(rt, network, finished: list[tuple]) -> None:
     """Attempt rows, the breaker's count and the next states of many deliveries in one
-    transaction, then observe each: settled answers take one statement per batch, retries and
-    pauses one each."""
+    transaction, then the log line and metrics of each."""
     if not finished:
         return
     counts = [limits.counted(outcome, attempt.response_status)
               for *_, outcome, attempt in finished]
     if any(counts):
         limits.ensure_state(rt, network.name)
-    for delivery_id, number, _outcome, attempt in finished:
-        attempt.delivery_id, attempt.number = delivery_id, number
     with rt.session() as session:
-        session.execute(insert(Attempt), [attempt_row(attempt) for *_, attempt in finished])
+        session.execute(insert(Attempt), [attempt_row(*row) for row in finished])
         opened = limits.count_outcomes(session, network, counts)
-        states, released = settle(rt, session, [(d, o) for d, _n, o, _a in finished
-                                                if o.status in SETTLED])
-        for delivery_id, _number, outcome, _attempt in finished:
-            if delivery_id not in states:
-                status, reason, freed = single.next_state(rt, session, delivery_id, network,
-                                                          outcome)
-                states[delivery_id], released = (status, reason), released + freed
+        states, released = next_states(rt, session, network,
+                                       [(delivery_id, outcome) for delivery_id, _, outcome, _
+                                        in finished])
     for delivery_id, _number, outcome, attempt in finished:
         single.observe(rt, delivery_id, network, outcome, *states[delivery_id], attempt)
     single.after_commit(rt, network, opened, released)
 
 
-def attempt_row(attempt: Attempt) -> dict:
+def attempt_row(delivery_id: int, number: int, _outcome, attempt: Attempt) -> dict:
+    """The attempt's row to insert (its delivery and number are set on it for the log line)."""
+    attempt.delivery_id, attempt.number = delivery_id, number
     return {key: getattr(attempt, key) for key in ATTEMPT_COLUMNS}
 
 
-def settle(rt, session, settled: list[tuple[int, classify.Outcome]]) -> tuple[dict, int]:
-    """Delivered and rejected deliveries, one UPDATE per (status, reason); their
+def next_states(rt, session, network, outcomes: list[tuple[int, classify.Outcome]]):
+    """Delivered and rejected deliveries in bulk, retries and pauses one by one; their
     {id: (status, reason)} and the number of refunds released."""
+    states, released = settle(rt, session, [(i, o) for i, o in outcomes if o.status in SETTLED])
+    for delivery_id, outcome in outcomes:
+        if delivery_id not in states:
+            status, reason, freed = single.next_state(rt, session, delivery_id, network, outcome)
+            states[delivery_id], released = (status, reason), released + freed
+    return states, released
+
+
+def settle(rt, session, settled: list[tuple[int, classify.Outcome]]) -> tuple[dict, int]:
+    """Delivered and rejected deliveries, one UPDATE per (status, reason); as next_states."""
     groups, now = defaultdict(list), utcnow()
     for delivery_id, outcome in settled:
         groups[SETTLED[outcome.status], rt.mask(outcome.reason)].append(delivery_id)
