@@ -5,7 +5,6 @@ The tier's concurrency is the network's `concurrency`: the worker processes shar
 slots (workers/limits.py), however many threads their pools have, so the ceiling loop runs that
 many threads. A job per delivery has one request in flight per worker process."""
 
-import json
 import subprocess
 import time
 
@@ -19,9 +18,6 @@ from bridge import runtime as runtime_module
 from bridge import settings
 from bridge.storage.db import migrate
 from bridge.storage.models import Delivery, Event, utcnow
-
-CEILING_ROUNDS = 20  # the raw loop sends this many rounds of its concurrency (at most `count`)
-
 
 def worker_command(worker: str, env: dict, queue: str) -> list[str]:
     """`bridge worker` (a SimpleWorker) without its sweeper, or RQ's forking `Worker`."""
@@ -84,8 +80,8 @@ def run_workers(env: dict, net_port: int, count: int, commands: list[list[str]],
         for proc in procs:
             proc.terminate()
             proc.wait(20)
-    span, done = stats["last"] - stats["first"], stats["count"]
-    return {"delivered": done, "rps": round(done / span, 1) if span else 0,
+    done = stats["count"]
+    return {"delivered": done, "rps": arrival_rate(stats),
             "cpu_s_per_1000": round(cpu / max(1, done - first[0]) * 1000, 2),
             "peak_rss_mb": round(peak_mb), "connections": stats["connections"]}
 
@@ -98,14 +94,22 @@ def tier_cpu_s(procs) -> float:
 
 
 def raw_ceiling(net_port: int, count: int, concurrency: int) -> float:
-    out = subprocess.run([PY, "-m", "bench.rawloop", f"http://127.0.0.1:{net_port}", str(count),
-                          str(concurrency)], capture_output=True, text=True, timeout=300)
-    return json.loads(out.stdout)["rps"]
+    """The raw loop's postbacks/s, timed like the tier's: first to last arrival at the network."""
+    harness.get_json(f"http://127.0.0.1:{net_port}/_reset")
+    subprocess.run([PY, "-m", "bench.rawloop", f"http://127.0.0.1:{net_port}", str(count),
+                    str(concurrency)], capture_output=True, text=True, timeout=300, check=True)
+    return arrival_rate(harness.get_json(f"http://127.0.0.1:{net_port}/_stats"))
+
+
+def arrival_rate(stats: dict) -> float:
+    span = stats["last"] - stats["first"]
+    return round(stats["count"] / span, 1) if span else 0
 
 
 def one(folder, redis_url, storage: str, delay_s: float, concurrency: int, count: int,
         processes: int, worker: str = "SimpleWorker", batches: bool = True) -> dict:
-    """One row: seed, enqueue, run `processes` workers against the network, then the ceiling."""
+    """One row: seed, enqueue, run `processes` workers against the network, then the ceiling
+    (the same number of postbacks)."""
     net_port = harness.free_port()
     in_flight = concurrency if batches else min(concurrency, processes)
     with harness.process([PY, "-m", "bench.netserver", str(net_port), str(delay_s)],
@@ -117,8 +121,7 @@ def one(folder, redis_url, storage: str, delay_s: float, concurrency: int, count
         rt.engine.dispose()
         command = worker_command(worker, env, rt.config.worker.queue)
         figures = run_workers(env, net_port, count, [command] * processes, 120)
-        harness.get_json(f"http://127.0.0.1:{net_port}/_reset")
-        ceiling = raw_ceiling(net_port, min(count, in_flight * CEILING_ROUNDS), in_flight)
+        ceiling = raw_ceiling(net_port, count, in_flight)
     figures.update(ceiling_rps=ceiling, ratio=round(figures["rps"] / ceiling, 2),
                    concurrency=in_flight)
     return figures
