@@ -6,13 +6,21 @@ from pathlib import Path
 from bench import delivery, ingest
 from bridge.embedded_redis import EmbeddedRedis
 
+# The worker processes of a row share the network's `concurrency` (Redis slots); each has a pool
+# of that many threads. The ceiling loop runs as many threads as the tier may have in flight.
 DELIVERY_CASES = [
-    ("batch, 1 SimpleWorker, pool 32, 50 ms network",
+    ("batch jobs, 1 SimpleWorker, pool 32 (concurrency 32), 50 ms network",
      dict(delay_s=0.05, concurrency=32, count=3000, processes=1)),
-    ("batch, 2 SimpleWorkers, pool 32, 50 ms network",
-     dict(delay_s=0.05, concurrency=32, count=4000, processes=2)),
-    ("batch, 2 SimpleWorkers, pool 128, 500 ms network",
-     dict(delay_s=0.5, concurrency=128, count=3000, processes=2)),
+    ("batch jobs, 2 SimpleWorkers, pools of 64 sharing concurrency 64, 50 ms network",
+     dict(delay_s=0.05, concurrency=64, count=6000, processes=2)),
+    ("batch jobs, 1 forking Worker, pool 32 (concurrency 32), 50 ms network",
+     dict(delay_s=0.05, concurrency=32, count=3000, processes=1, worker="Worker")),
+    ("one job per delivery, 2 SimpleWorkers (2 in flight), 50 ms network",
+     dict(delay_s=0.05, concurrency=32, count=200, processes=2, batches=False)),
+    ("batch jobs, 1 SimpleWorker, pool 128 (concurrency 128), 500 ms network",
+     dict(delay_s=0.5, concurrency=128, count=1500, processes=1)),
+    ("batch jobs, 2 SimpleWorkers, pools of 256 sharing concurrency 256, 500 ms network",
+     dict(delay_s=0.5, concurrency=256, count=3000, processes=2)),
 ]
 COLUMNS = ("benchmark", "case", "storage", "per_s", "p50_ms", "p99_ms", "max_ms", "errors",
            "notes")
@@ -23,9 +31,9 @@ def delivery_rows(folder: Path, redis_url: str) -> list[dict]:
     for storage in ("sqlite", "postgresql"):
         for name, case in DELIVERY_CASES:
             f = delivery.one(folder, redis_url, storage, **case)
-            notes = (f"ceiling {f['ceiling_rps']}/s (ratio {f['ratio']}), "
-                     f"{f['cpu_s_per_1000']} CPU s and {f['peak_rss_mb']} MB peak RSS per "
-                     f"1,000, {f['connections']} connections")
+            notes = (f"ceiling {f['ceiling_rps']}/s at {f['concurrency']} threads (ratio "
+                     f"{f['ratio']}), {f['cpu_s_per_1000']} CPU s per 1,000, "
+                     f"{f['peak_rss_mb']} MB peak RSS, {f['connections']} connections")
             rows.append({"benchmark": "3 delivery", "case": name, "storage": storage,
                          "per_s": f["rps"], "p50_ms": "", "p99_ms": "", "max_ms": "",
                          "errors": f"{case['count'] - f['delivered']} undelivered",

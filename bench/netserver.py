@@ -13,7 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 
 class Network:
-    """What the network heard: arrival times by click id, and the connections it served."""
+    """What the network heard: arrival times by click id, and the connections that carried
+    postbacks (the harness's own `/_stats` polls are not counted)."""
 
     def __init__(self, delay_s: float):
         self.delay_s, self.arrivals, self.times, self.connections = delay_s, {}, [], 0
@@ -39,12 +40,15 @@ class Network:
         return b"OK"
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
+        carried = False  # a postback, on this connection
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 await reader.readexactly(_content_length(head))
-                payload = await self.answer(head.split(b" ", 2)[1].decode())
+                target = head.split(b" ", 2)[1].decode()
+                if not carried and not target.startswith("/_"):
+                    carried, self.connections = True, self.connections + 1
+                payload = await self.answer(target)
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s"
                              % (len(payload), payload))
                 await writer.drain()

@@ -26,10 +26,14 @@ INBOX_WAKE_KEY = "bridge:inbox-job"  # set while an inbox job waits for a worker
 INBOX_LINGER_S = 0.01  # saves the web tier a Redis round trip per webhook under load
 _inbox_asked_at = -INBOX_LINGER_S
 JOB_TIMEOUT_S = 180
+BATCH_TIMEOUT_S = JOB_TIMEOUT_S * 4
 QUEUE_LEASE = timedelta(seconds=60)  # the sweeper leaves an enqueued delivery alone this long
 WAKE_KEY = "bridge:due-job:{}"  # set while a "send what is due" job waits for a worker
 WAKE_TTL_S = 60  # a lost job cannot silence a network longer than this (the sweeper covers it)
-ROUNDS_PER_BATCH = 4
+# Long batches keep a network's slots busy: every batch starts with all its sends at once, and
+# the pool's threads only drift apart (and stop queueing for the same CPU) a few rounds later.
+ROUNDS_PER_BATCH = 16
+CONNECT_TIMEOUT_S = 5
 
 
 def job_id(delivery_id: int, attempts: int) -> str:
@@ -38,8 +42,11 @@ def job_id(delivery_id: int, attempts: int) -> str:
 
 
 def batch_size(network) -> int:
-    """Deliveries per batch job: a few rounds of the network's concurrency."""
-    return min(500, max(16, network.concurrency * ROUNDS_PER_BATCH))
+    """Deliveries per batch job: rounds of the network's concurrency, as many as fit in the
+    job's timeout even if every send takes its full timeout."""
+    worst_round_s = network.timeout_s + CONNECT_TIMEOUT_S
+    rounds = max(1, min(ROUNDS_PER_BATCH, int(BATCH_TIMEOUT_S * 0.8 // worst_round_s)))
+    return min(500, max(16, network.concurrency * rounds))
 
 
 def enqueue(queue: Queue | None, due: list[tuple[int, int]]) -> int:
@@ -71,7 +78,7 @@ def _batch_job(network: str, rows: list[tuple[int, int]]):
     digest = hashlib.sha1(repr(rows).encode()).hexdigest()[:16]
     return Queue.prepare_data(BATCH_FUNCTION, args=(network, [i for i, _ in rows]),
                               job_id=f"batch-{network}-{rows[0][0]}-{digest}",
-                              timeout=JOB_TIMEOUT_S * 4, result_ttl=600, failure_ttl=7 * 86400)
+                              timeout=BATCH_TIMEOUT_S, result_ttl=600, failure_ttl=7 * 86400)
 
 
 def wake(queue: Queue | None, networks) -> int | None:
@@ -85,7 +92,7 @@ def wake(queue: Queue | None, networks) -> int | None:
             if queue.connection.set(WAKE_KEY.format(network), 1, nx=True, ex=WAKE_TTL_S):
                 jobs.append(Queue.prepare_data(
                     BATCH_FUNCTION, args=(network, None), job_id=f"due-{network}-{uuid.uuid4()}",
-                    timeout=JOB_TIMEOUT_S * 4, result_ttl=60, failure_ttl=7 * 86400))
+                    timeout=BATCH_TIMEOUT_S, result_ttl=60, failure_ttl=7 * 86400))
     except RedisError as exc:
         log.warning("wake failed (%s): the sweeper will enqueue", exc)
         return None

@@ -2,25 +2,33 @@
 thread pool of the network's `concurrency` (a keep-alive session per thread), record in batches.
 
 Same guarantees as the single job (workers/delivery.py, whose pieces it reuses): each delivery is
-claimed by compare-and-set in SQL, so a batch run twice sends each delivery once.
+claimed by compare-and-set in SQL, so a batch run twice sends each delivery once. The hot path
+costs a few SQL statements and Redis round trips per batch, not per postback: the job holds
+concurrency slots while it sends, and records finished attempts many at a time.
 """
 
-import math
+import queue
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import selectinload
 
 from bridge import queue as queue_module
 from bridge import runtime as runtime_module
-from bridge.storage.models import DUE_STATUSES, SENDING, Delivery, utcnow
+from bridge.storage.models import (DELIVERED, DUE_STATUSES, REJECTED, SENDING, Attempt, Delivery,
+                                   NetworkState, utcnow)
+from workers import classify, limits, templating
 from workers import delivery as single
-from workers import limits, templating
 
 RECORD_EVERY_S = 0.05  # write finished attempts at least this often (end-to-end latency)
+SETTLED = {classify.DELIVERED: DELIVERED, classify.DUPLICATE: DELIVERED,
+           classify.REJECTED: REJECTED}  # answers that end a delivery, recorded in bulk
+CIRCUIT_OPEN, NO_SLOT = "circuit open", "every concurrency slot is busy"
+ATTEMPT_COLUMNS = [column.key for column in Attempt.__table__.columns if column.key != "id"]
 _pools: dict[tuple[str, int], ThreadPoolExecutor] = {}
 
 
@@ -49,24 +57,20 @@ def deliver_batch(network_name: str, delivery_ids: list[int] | None = None) -> d
 
 
 def claim_many(rt, network, delivery_ids: list[int] | None) -> list[int]:
-    """One compare-and-set for the batch: due → sending, leased for as many rounds of the
-    network's concurrency as were claimed. (A claim whose worker died is the sweeper's:
-    `recover_lost` records the lost attempt and makes it due again.)"""
+    """One compare-and-set for the batch: due → sending, leased for one send's time (the job
+    extends the lease while it runs). A claim whose worker died is the sweeper's once the
+    lease is over: `recover_lost` records the lost attempt and makes it due again."""
     now, size = utcnow(), queue_module.batch_size(network)
     due = Delivery.status.in_(DUE_STATUSES) & (Delivery.next_attempt_at <= now)
     chosen = (Delivery.id.in_(delivery_ids) if delivery_ids is not None else Delivery.id.in_(
         select(Delivery.id).where(Delivery.network == network.name, due)
         .order_by(Delivery.next_attempt_at).limit(size).scalar_subquery()))
+    lease = timedelta(seconds=single.lease_s(rt, network))
     with rt.session() as session:
-        claimed = list(session.scalars(update(Delivery).where(
+        return list(session.scalars(update(Delivery).where(
             chosen, Delivery.network == network.name, due)
-            .values(status=SENDING, attempts=Delivery.attempts + 1).returning(Delivery.id)))
-        rounds = math.ceil(len(claimed) / network.concurrency)
-        lease = timedelta(seconds=single.lease_s(rt, network) * rounds)
-        if claimed:
-            session.execute(update(Delivery).where(Delivery.id.in_(claimed))
-                            .values(lease_until=now + lease))
-        return claimed
+            .values(status=SENDING, attempts=Delivery.attempts + 1, lease_until=now + lease)
+            .returning(Delivery.id)))
 
 
 def prepare(rt, network, claimed: list[int]) -> list[tuple[int, int, object]]:
@@ -75,10 +79,11 @@ def prepare(rt, network, claimed: list[int]) -> list[tuple[int, int, object]]:
         return []
     ready = []
     with rt.session() as session:
+        state = session.get(NetworkState, network.name)  # paused: each delivery asks (probes)
         rows = session.scalars(select(Delivery).where(Delivery.id.in_(claimed))
                                .options(selectinload(Delivery.event))).all()
         for delivery in rows:
-            if single._blocked(rt, session, delivery, network):
+            if single._blocked(rt, session, delivery, network, bool(state and state.paused)):
                 continue
             values = templating.values_for(delivery.event, delivery, network)
             request = templating.render(network, values, delivery.kind, delivery.event.is_test)
@@ -87,19 +92,57 @@ def prepare(rt, network, claimed: list[int]) -> list[tuple[int, int, object]]:
 
 
 def send_all(rt, network, ready: list) -> int:
-    """Send on a pool of `concurrency` threads; record finished attempts as they come in."""
+    """Send on the network's pool, as many at once as the job holds concurrency slots (shared
+    by every worker); record finished attempts as they come in."""
     if not ready:
         return 0
-    pool, guard = pool_for(network), FailureGuard(network.breaker.failures)
-    running = {pool.submit(guard.send, rt, request, network): (delivery_id, number)
-               for delivery_id, number, request in ready}
-    while running:
-        done, _ = wait(running, timeout=RECORD_EVERY_S, return_when=FIRST_COMPLETED)
-        time.sleep(0 if len(done) >= network.concurrency else RECORD_EVERY_S / 5)
-        done = {f: running.pop(f) for f in list(running) if f.done()}
-        record_many(rt, network, [(*ids, *f.result()) for f, ids in done.items() if f.result()])
-        hand_back(rt, network, [ids for f, ids in done.items() if f.result() is None])
+    lease_s, finished = single.lease_s(rt, network), queue.SimpleQueue()
+    with limits.Slots(rt, network, lease_s) as slots:
+        running = submit_all(rt, network, ready, slots, finished)
+        renew_at = time.monotonic() + lease_s / 2
+        while running:
+            slots.hold(len(running))
+            done = [(running.pop(f), f.result()) for f in collect(finished, len(running))]
+            record_many(rt, network, [(*ids, *result) for ids, result in done
+                                      if isinstance(result, tuple)])
+            hand_back(rt, network, [(ids[0], result) for ids, result in done
+                                    if isinstance(result, str)])
+            if running and time.monotonic() > renew_at:
+                renew_at = extend_claims(rt, [i for i, _ in running.values()], lease_s)
     return len(ready)
+
+
+def submit_all(rt, network, ready: list, slots, finished: queue.SimpleQueue) -> dict:
+    """Queue every send on the network's pool: {future: (delivery id, attempt number)}; each
+    future is put in `finished` when it is done."""
+    guard, pool, running = FailureGuard(network.breaker.failures), pool_for(network), {}
+    for delivery_id, number, request in ready:
+        future = pool.submit(send_in_slot, rt, request, network, slots, guard)
+        running[future] = (delivery_id, number)
+        future.add_done_callback(finished.put)
+    return running
+
+
+def collect(finished: queue.SimpleQueue, running: int) -> list:
+    """The futures that finish within RECORD_EVERY_S (so one transaction records many)."""
+    deadline, done = time.monotonic() + RECORD_EVERY_S, []
+    while len(done) < running:
+        try:
+            done.append(finished.get(timeout=max(deadline - time.monotonic(), 0)))
+        except queue.Empty:
+            break
+    return done
+
+
+def extend_claims(rt, delivery_ids: list[int], lease_s: float) -> float:
+    """A batch that outlasts half its lease (a slow network, few free slots) keeps its claims;
+    when to extend them again."""
+    with rt.session() as session:
+        session.execute(update(Delivery).where(Delivery.id.in_(delivery_ids),
+                                               Delivery.status == SENDING)
+                        .values(lease_until=utcnow() + timedelta(seconds=lease_s))
+                        .execution_options(synchronize_session=False))
+    return time.monotonic() + lease_s / 2
 
 
 class FailureGuard:
@@ -109,53 +152,86 @@ class FailureGuard:
     def __init__(self, failures: int):
         self.limit, self.failures, self.lock = failures, 0, threading.Lock()
 
-    def send(self, rt, request, network):
-        """(outcome, attempt), or None when the batch stopped before this one was sent."""
-        if self.failures >= self.limit:
-            return None
-        outcome, attempt = send_in_slot(rt, request, network)
+    def stopped(self) -> bool:
+        return self.failures >= self.limit
+
+    def count(self, outcome, attempt) -> None:
         with self.lock:
             failed = limits.is_failure(outcome, attempt.response_status)
             self.failures = self.failures + 1 if failed else 0
-        return outcome, attempt
 
 
-def hand_back(rt, network, unsent: list[tuple[int, int]]) -> None:
-    """Claimed but not sent (the batch stopped): they wait for the breaker's probe, unspent."""
+def send_in_slot(rt, request, network, slots: limits.Slots, guard: FailureGuard):
+    """(outcome, attempt), once one of the job's slots is free; or why it was not sent."""
+    slot = None if guard.stopped() else slots.take(slots.lease_s)
+    if slot is None:
+        return CIRCUIT_OPEN if guard.stopped() else NO_SLOT
+    try:
+        outcome, attempt = single.send(rt, request, network)
+    finally:
+        slots.give(slot)
+    guard.count(outcome, attempt)
+    return outcome, attempt
+
+
+def hand_back(rt, network, unsent: list[tuple[int, str]]) -> None:
+    """Claimed but not sent (the batch stopped, or no slot came): they wait, unspent."""
     if not unsent:
         return
     with rt.session() as session:
-        for delivery_id, _number in unsent:
-            single._wait(session.get(Delivery, delivery_id), "circuit open",
-                         network.breaker.cooldown_s)
-
-
-def send_in_slot(rt, request, network):
-    """Send once one of the network's concurrency slots (shared by every worker) is free."""
-    deadline = time.monotonic() + single.lease_s(rt, network)
-    slot = limits.acquire(rt, network, single.lease_s(rt, network))
-    while slot is None and time.monotonic() < deadline:
-        time.sleep(limits.slot_wait_s() / 5)
-        slot = limits.acquire(rt, network, single.lease_s(rt, network))
-    try:
-        return single.send(rt, request, network)  # no slot by the deadline: send all the same
-    finally:
-        limits.release(rt, network, slot)
+        for delivery_id, reason in unsent:
+            wait_s = network.breaker.cooldown_s if reason == CIRCUIT_OPEN else limits.slot_wait_s()
+            single._wait(session.get(Delivery, delivery_id), reason, wait_s)
 
 
 def record_many(rt, network, finished: list[tuple]) -> None:
-    """Attempt rows and next states of many deliveries in one transaction, then observe each."""
+    """Attempt rows, the breaker's count and the next states of many deliveries in one
+    transaction, then the log line and metrics of each."""
     if not finished:
         return
-    failures = [limits.is_failure(outcome, attempt.response_status)
-                for *_, outcome, attempt in finished]
-    if any(failures):
+    counts = [limits.counted(outcome, attempt.response_status)
+              for *_, outcome, attempt in finished]
+    if any(counts):
         limits.ensure_state(rt, network.name)
-    observed = []
     with rt.session() as session:
-        for delivery_id, number, outcome, attempt in finished:
-            attempt.delivery_id, attempt.number = delivery_id, number
-            result = single.apply_outcome(rt, session, delivery_id, network, outcome, attempt)
-            observed.append((delivery_id, outcome, attempt, result))
-    for delivery_id, outcome, attempt, result in observed:
-        single.observe(rt, delivery_id, network, outcome, *result[:2], attempt, *result[2:])
+        session.execute(insert(Attempt), [attempt_row(*row) for row in finished])
+        opened = limits.count_outcomes(session, network, counts)
+        states, released = next_states(rt, session, network,
+                                       [(delivery_id, outcome) for delivery_id, _, outcome, _
+                                        in finished])
+    for delivery_id, _number, outcome, attempt in finished:
+        single.observe(rt, delivery_id, network, outcome, *states[delivery_id], attempt)
+    single.after_commit(rt, network, opened, released)
+
+
+def attempt_row(delivery_id: int, number: int, _outcome, attempt: Attempt) -> dict:
+    """The attempt's row to insert (its delivery and number are set on it for the log line)."""
+    attempt.delivery_id, attempt.number = delivery_id, number
+    return {key: getattr(attempt, key) for key in ATTEMPT_COLUMNS}
+
+
+def next_states(rt, session, network, outcomes: list[tuple[int, classify.Outcome]]):
+    """Delivered and rejected deliveries in bulk, retries and pauses one by one; their
+    {id: (status, reason)} and the number of refunds released."""
+    states, released = settle(rt, session, [(i, o) for i, o in outcomes if o.status in SETTLED])
+    for delivery_id, outcome in outcomes:
+        if delivery_id not in states:
+            status, reason, freed = single.next_state(rt, session, delivery_id, network, outcome)
+            states[delivery_id], released = (status, reason), released + freed
+    return states, released
+
+
+def settle(rt, session, settled: list[tuple[int, classify.Outcome]]) -> tuple[dict, int]:
+    """Delivered and rejected deliveries, one UPDATE per (status, reason); as next_states."""
+    groups, now = defaultdict(list), utcnow()
+    for delivery_id, outcome in settled:
+        groups[SETTLED[outcome.status], rt.mask(outcome.reason)].append(delivery_id)
+    for (status, reason), ids in groups.items():
+        delivered = {"delivered_at": now} if status == DELIVERED else {}
+        session.execute(update(Delivery).where(Delivery.id.in_(ids))
+                        .values(status=status, reason=reason, lease_until=None, **delivered)
+                        .execution_options(synchronize_session=False))
+    sales = [i for (status, _), ids in groups.items() if status == DELIVERED for i in ids]
+    released = single.release_dependents(session, sales) if sales else 0
+    states = {i: key for key, ids in groups.items() for i in ids}
+    return states, released

@@ -4,6 +4,7 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import or_, update
@@ -81,8 +82,9 @@ def lost_attempt(delivery_id: int, number: int, now) -> Attempt:
                    error="no answer recorded: the worker stopped mid-attempt (lease expired)")
 
 
-def _blocked(rt, session, delivery: Delivery, network) -> str:
-    """Reasons not to send now: network gone or paused, or a refund whose sale is not delivered."""
+def _blocked(rt, session, delivery: Delivery, network, check_pause: bool = True) -> str:
+    """Reasons not to send now: network gone or paused, or a refund whose sale is not delivered.
+    (`check_pause=False`: the caller saw the network unpaused a moment ago.)"""
     if network is None:
         _finish(delivery, SKIPPED, "network no longer configured")
         return SKIPPED
@@ -93,7 +95,7 @@ def _blocked(rt, session, delivery: Delivery, network) -> str:
     if sale and sale.status != DELIVERED:
         _wait(delivery, "waiting for the sale's delivery", HOLD_S)
         return "held"
-    paused, hold_s = limits.admits(session, network)
+    paused, hold_s = limits.admits(session, network) if check_pause else ("", 0)
     if paused:
         _wait(delivery, paused, hold_s)
         return "held"
@@ -111,25 +113,49 @@ def _wait(delivery: Delivery, reason: str, seconds: float) -> None:
 
 
 def _session() -> requests.Session:
-    """One pooled HTTP session per worker thread (keep-alive connections reused)."""
+    """One pooled HTTP session per worker thread (keep-alive connections reused). It does not
+    read the environment on every request (a third of requests' cost): see _environment."""
     if not hasattr(_local, "http"):
         _local.http = requests.Session()
+        _local.http.trust_env = False
     return _local.http
 
 
+def _environment(url: str) -> dict:
+    """What requests takes from the environment for this URL's host (proxies and no_proxy,
+    REQUESTS_CA_BUNDLE), read once per host and thread."""
+    known, host = _local.__dict__.setdefault("environment", {}), urlsplit(url)[:2]
+    if host not in known:
+        known[host] = requests.Session().merge_environment_settings(url, {}, None, None, None)
+    return known[host]
+
+
+def _text(response: requests.Response) -> str:
+    """The body as text in its declared charset, else UTF-8 (not guessed: guessing costs more
+    than the request)."""
+    try:
+        return response.content.decode(response.encoding or "utf-8", "replace")
+    except LookupError:
+        return response.content.decode("utf-8", "replace")
+
+
 def send(rt, request, network) -> tuple[classify.Outcome, Attempt]:
+    """Send one request; the outcome and its attempt row (every column set, ready to insert)."""
     attempt = Attempt(method=request.method, url=rt.mask(request.url), started_at=utcnow(),
                       headers={k: rt.mask(v) for k, v in request.headers.items()},
-                      body=rt.mask((request.body or b"").decode("utf-8", "replace")))
+                      body=rt.mask((request.body or b"").decode("utf-8", "replace")),
+                      response_status=None, response_excerpt="", error="")
     started = time.perf_counter()
     try:
-        response = _session().request(request.method, request.url, headers=request.headers,
-                                      data=request.body, timeout=(5, network.timeout_s))
+        response = _session().request(
+            request.method, request.url, headers=request.headers, data=request.body,
+            timeout=(queue_module.CONNECT_TIMEOUT_S, network.timeout_s),
+            **_environment(request.url))
     except requests.RequestException as error:
         outcome = classify.classify_error(error)
         attempt.error = rt.mask(outcome.reason)
     else:
-        body = response.text[:EXCERPT_CHARS * 4]
+        body = _text(response)[:EXCERPT_CHARS * 4]
         outcome = classify.classify(response.status_code, body, response.headers,
                                     network.classifier)
         attempt.response_status = response.status_code
@@ -141,48 +167,48 @@ def send(rt, request, network) -> tuple[classify.Outcome, Attempt]:
 
 def _record(rt, delivery_id: int, network, outcome: classify.Outcome, attempt: Attempt) -> None:
     """The attempt row, the breaker's count and the delivery's next state, in one transaction."""
-    if limits.is_failure(outcome, attempt.response_status):
+    counted = limits.counted(outcome, attempt.response_status)
+    if counted:
         limits.ensure_state(rt, network.name)
     with rt.session() as session:
-        status, reason, opened, released = apply_outcome(rt, session, delivery_id, network,
-                                                         outcome, attempt)
-    observe(rt, delivery_id, network, outcome, status, reason, attempt, opened, released)
+        session.add(attempt)
+        opened = limits.count_outcomes(session, network, [counted])
+        status, reason, released = next_state(rt, session, delivery_id, network, outcome)
+    observe(rt, delivery_id, network, outcome, status, reason, attempt)
+    after_commit(rt, network, opened, released)
 
 
-def observe(rt, delivery_id: int, network, outcome, status: str, reason: str, attempt,
-            opened: str = "", released: int = 0) -> None:
-    """The log line, metrics and alerts of one recorded attempt (after its commit); refunds
-    that waited for this sale are woken."""
-    if released:
-        queue_module.wake(rt.queue_or_none(), [network.name])
+def observe(rt, delivery_id: int, network, outcome, status: str, reason: str, attempt) -> None:
+    """The log line, metrics and alerts of one recorded attempt (after its commit: they must
+    not hold or break the transaction)."""
     log.info("attempt delivery=%s network=%s number=%s outcome=%s status=%s latency_ms=%s "
              "delivery_status=%s", delivery_id, network.name, attempt.number, outcome.status,
              attempt.response_status, attempt.latency_ms, status)
-    _observe(rt, delivery_id, network.name, outcome, status, reason, attempt)
+    metrics.attempt(network.name, classify.PAUSED if outcome.status == classify.PAUSED
+                    else status, attempt.latency_ms)
+    if status == DEAD:
+        alerts.delivery_dead(rt, delivery_id, network.name, reason)
+    elif outcome.status == classify.PAUSED:
+        alerts.network_paused(rt, network.name, outcome.reason)
+
+
+def after_commit(rt, network, opened: str, released: int) -> None:
+    """Refunds released by delivered sales are woken; a breaker that opened is alerted."""
+    if released:
+        queue_module.wake(rt.queue_or_none(), [network.name])
     if opened:
         alerts.network_paused(rt, network.name, opened)
 
 
-def _count(session, network, outcome: classify.Outcome, failed: bool) -> str:
-    """The circuit breaker's bookkeeping; the reason when this attempt opened it."""
-    if failed:
-        return limits.count_failure(session, network)
-    if outcome.status != classify.PAUSED:
-        limits.count_success(session, network)
-    return ""
-
-
-def apply_outcome(rt, session, delivery_id: int, network, outcome, attempt):
-    """Add the attempt row, count it for the breaker and move the delivery to its next state;
-    (status, reason, the breaker's reason when this attempt opened it, refunds released)."""
-    session.add(attempt)
-    opened = _count(session, network, outcome, limits.is_failure(outcome, attempt.response_status))
+def next_state(rt, session, delivery_id: int, network, outcome):
+    """Move the delivery to its next state after an attempt; (status, reason, refunds
+    released)."""
     delivery = session.get(Delivery, delivery_id)
     delivery.lease_until, delivery.reason = None, rt.mask(outcome.reason)
     released = 0
     if outcome.status in (classify.DELIVERED, classify.DUPLICATE):
         delivery.status, delivery.delivered_at = DELIVERED, utcnow()
-        released = _release_dependents(session, delivery_id)
+        released = release_dependents(session, [delivery_id])
     elif outcome.status == classify.REJECTED:
         delivery.status = REJECTED
     elif outcome.status == classify.PAUSED:
@@ -191,25 +217,16 @@ def apply_outcome(rt, session, delivery_id: int, network, outcome, attempt):
         delivery.next_attempt_at = utcnow() + timedelta(seconds=network.retry.first_delay_s)
     else:
         _schedule_retry(delivery, network, outcome)
-    return delivery.status, delivery.reason, opened, released
+    return delivery.status, delivery.reason, released
 
 
-def _release_dependents(session, sale_id: int) -> int:
-    """Refunds held for this sale are due now, not at the end of their hold."""
+def release_dependents(session, sale_ids: list[int]) -> int:
+    """Refunds held for these sales are due now, not at the end of their hold."""
     result = session.execute(update(Delivery).where(
-        Delivery.depends_on_id == sale_id, Delivery.status.in_(DUE_STATUSES))
-        .values(next_attempt_at=utcnow(), lease_until=None))
+        Delivery.depends_on_id.in_(sale_ids), Delivery.status.in_(DUE_STATUSES))
+        .values(next_attempt_at=utcnow(), lease_until=None)
+        .execution_options(synchronize_session=False))
     return result.rowcount or 0
-
-
-def _observe(rt, delivery_id, network: str, outcome, status: str, reason: str, attempt) -> None:
-    """Metrics and alerts, after the commit (they must not hold or break the transaction)."""
-    metrics.attempt(network, classify.PAUSED if outcome.status == classify.PAUSED else status,
-                    attempt.latency_ms)
-    if status == DEAD:
-        alerts.delivery_dead(rt, delivery_id, network, reason)
-    elif outcome.status == classify.PAUSED:
-        alerts.network_paused(rt, network, outcome.reason)
 
 
 def _schedule_retry(delivery: Delivery, network, outcome: classify.Outcome) -> None:

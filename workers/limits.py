@@ -6,7 +6,9 @@ The breaker: after `breaker.failures` retryable failures in a row (timeouts, con
 (half-open); its success closes the breaker, its failure opens it for another cool-down.
 """
 
+import itertools
 import logging
+import queue
 import random
 import time
 import uuid
@@ -22,15 +24,18 @@ from workers import classify
 log = logging.getLogger("bridge.limits")
 SLOTS_KEY = "bridge:slots:{}"
 PAUSED_REASON = "network paused"  # the start of a held delivery's reason
-# Drop expired slots, take one if fewer than the limit are held; 1 when taken.
+# Drop expired slots, then take one per token given (ARGV[5]…) while fewer than the limit are
+# held; how many were taken (the first tokens given).
 ACQUIRE_SCRIPT = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
-  return 1
+local taken = math.max(0, math.min(#ARGV - 4, tonumber(ARGV[2]) - redis.call('ZCARD', KEYS[1])))
+for i = 5, 4 + taken do
+  redis.call('ZADD', KEYS[1], ARGV[3], ARGV[i])
 end
-return 0
+if taken > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+return taken
 """
 
 
@@ -44,7 +49,7 @@ def acquire(rt, network, lease_s: float) -> str | None:
     token, now = uuid.uuid4().hex, time.time()
     try:
         taken = rt.redis.eval(ACQUIRE_SCRIPT, 1, SLOTS_KEY.format(network.name), now,
-                              network.concurrency, now + lease_s, token, int(lease_s * 2000))
+                              network.concurrency, now + lease_s, int(lease_s * 2000), token)
     except RedisError as exc:
         # The job came from Redis a moment ago; sending without a slot beats not sending.
         log.warning("concurrency slot unavailable (%s): sending without one", exc)
@@ -59,6 +64,67 @@ def release(rt, network, token: str) -> None:
         rt.redis.zrem(SLOTS_KEY.format(network.name), token)
     except RedisError as exc:
         log.warning("could not release a concurrency slot (%s); it expires by itself", exc)
+
+
+class Slots:
+    """The concurrency slots one batch job holds while it sends: taken from and given back to
+    Redis a few at a time (one round trip each), lent to the job's threads without one."""
+
+    def __init__(self, rt, network, lease_s: float):
+        self.rt, self.network, self.lease_s = rt, network, lease_s
+        self.key, self.held, self.idle = SLOTS_KEY.format(network.name), [], queue.SimpleQueue()
+        self.renew_at = 0.0
+
+    def take(self, timeout_s: float) -> str | None:
+        """A slot for one send, once one of those held is free; None if none was in time."""
+        try:
+            return self.idle.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+
+    def give(self, token: str) -> None:
+        self.idle.put(token)
+
+    def hold(self, wanted: int) -> None:
+        """Hold `wanted` slots (at most the network's concurrency): take free ones, give back
+        unused ones beyond that, and keep those held from expiring."""
+        wanted = min(wanted, self.network.concurrency)
+        surplus = []
+        while len(self.held) - len(surplus) > wanted and not self.idle.empty():
+            surplus.append(self.idle.get())
+        missing = wanted - len(self.held)
+        if surplus or missing > 0 or time.monotonic() > self.renew_at:
+            self._exchange(surplus, max(missing, 0))
+
+    def _exchange(self, surplus: list[str], missing: int) -> None:
+        """One round trip: give back `surplus`, take up to `missing`, extend the others."""
+        for token in surplus:
+            self.held.remove(token)
+        now, tokens = time.time(), [uuid.uuid4().hex for _ in range(missing)]
+        pipe = self.rt.redis.pipeline(transaction=False)
+        if any(surplus):
+            pipe.zrem(self.key, *surplus)
+        if any(self.held):
+            pipe.zadd(self.key, {t: now + self.lease_s for t in self.held if t}, xx=True)
+            pipe.pexpire(self.key, int(self.lease_s * 2000))
+        pipe.eval(ACQUIRE_SCRIPT, 1, self.key, now, self.network.concurrency,
+                  now + self.lease_s, int(self.lease_s * 2000), *tokens)
+        try:
+            taken = pipe.execute()[-1]
+        except RedisError as exc:
+            log.warning("concurrency slots unavailable (%s): sending without them", exc)
+            taken, tokens = missing, [""] * missing
+        for token in tokens[:taken]:
+            self.held.append(token)
+            self.idle.put(token)
+        self.renew_at = time.monotonic() + self.lease_s / 4
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        """Give back every slot (a thread still sending keeps its own until it expires)."""
+        self.hold(0)
 
 
 def admits(session, network) -> tuple[str, float]:
@@ -86,6 +152,26 @@ def is_failure(outcome: classify.Outcome, response_status: int | None) -> bool:
                                                     or response_status >= 500)
 
 
+def counted(outcome: classify.Outcome, response_status: int | None) -> bool | None:
+    """How the breaker counts an attempt: True a failure, False a success, None not at all
+    (the network paused itself with a 401/403/404)."""
+    if is_failure(outcome, response_status):
+        return True
+    return None if outcome.status == classify.PAUSED else False
+
+
+def count_outcomes(session, network, attempts: list[bool | None]) -> str:
+    """The breaker's bookkeeping for attempts in the order they finished (`counted` of each):
+    one run of failures or successes at a time; the reason when a run opened the breaker."""
+    opened = ""
+    for failed, run in itertools.groupby(attempts):
+        if failed:
+            opened = count_failure(session, network, len(list(run))) or opened
+        elif failed is not None:
+            count_success(session, network)
+    return opened
+
+
 def ensure_state(rt, name: str) -> None:
     """A network_states row to count on (another worker may create it at the same moment)."""
     try:
@@ -96,11 +182,11 @@ def ensure_state(rt, name: str) -> None:
         pass
 
 
-def count_failure(session, network) -> str:
-    """One more failure in a row; the reason when this one opened the breaker, else ""."""
+def count_failure(session, network, failures_in_a_row: int = 1) -> str:
+    """More failures in a row; the reason when they opened the breaker, else ""."""
     failures = network.breaker.failures
-    session.execute(update(NetworkState).where(NetworkState.name == network.name)
-                    .values(consecutive_failures=NetworkState.consecutive_failures + 1))
+    session.execute(update(NetworkState).where(NetworkState.name == network.name).values(
+        consecutive_failures=NetworkState.consecutive_failures + failures_in_a_row))
     reason = f"circuit open after {failures} failures in a row; probing again"
     opened = session.execute(update(NetworkState).where(
         NetworkState.name == network.name, NetworkState.paused.is_(False),

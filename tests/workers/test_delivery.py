@@ -181,3 +181,18 @@ def test_secrets_are_masked_in_recorded_attempts(bridge, write_config, network_s
     with rt.session() as session:
         attempt = session.scalars(select(Attempt)).one()
         assert "s3cr3t" not in attempt.url and "token=***" in attempt.url
+
+
+def test_a_proxy_from_the_environment_is_used(bridge, write_config, network_server, monkeypatch):
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", network_server.url)  # the stand-in network is the proxy
+    config = bridge.config.model_dump()
+    config["networks"][0]["url"] = "http://postbacks.example.invalid/pb?click_id={click_id}"
+    rt = write_config(config)
+    se.post(create_app(rt).test_client(), se.checkout_session(click_id="via-proxy"))
+    work(rt)
+    [request] = network_server.received
+    assert request.headers["Host"] == "postbacks.example.invalid"
+    assert request.path == "/pb" and request.query == {"click_id": ["via-proxy"]}
+    assert deliveries(rt) == [("sale", "delivered", 1)]
