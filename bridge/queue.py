@@ -21,8 +21,8 @@ from bridge.storage.models import SENDING, Delivery
 log = logging.getLogger("bridge.queue")
 JOB_FUNCTION = "workers.delivery.deliver"
 BATCH_FUNCTION = "workers.batch.deliver_batch"
-INBOX_FUNCTION = "workers.inbox.process_inbox"
-INBOX_WAKE_KEY = "bridge:inbox-job"  # set while an inbox job waits for a worker
+INBOX_WAKE_KEY = "bridge:inbox-woken"  # set while a wake-up waits for an inbox thread
+INBOX_WAKE_LIST = "bridge:inbox-wake"  # the worker processes' inbox threads block on it
 INBOX_LINGER_S = 0.01  # saves the web tier a Redis round trip per webhook under load
 _inbox_asked_at = -INBOX_LINGER_S
 JOB_TIMEOUT_S = 180
@@ -107,10 +107,10 @@ def clear_wake(redis, network: str) -> None:
 
 
 def wake_inbox(rt) -> bool:
-    """After a webhook's commit: one waiting inbox job, unless one waits already. Best effort:
-    without Redis the sweeper wakes it when Redis is back.
+    """After a webhook's commit: wake a worker's inbox thread, unless a wake-up waits already.
+    Best effort: without Redis the sweeper wakes it when Redis is back.
 
-    A process asks Redis at most every INBOX_LINGER_S: a job that starts after the last ask
+    A process asks Redis at most every INBOX_LINGER_S: a pass that starts after the last ask
     keeps looking that long (workers/inbox.py), so it sees the webhooks that skipped asking."""
     global _inbox_asked_at
     queue = rt.queue_or_none()
@@ -121,9 +121,7 @@ def wake_inbox(rt) -> bool:
         return True
     try:
         if queue.connection.set(INBOX_WAKE_KEY, 1, nx=True, ex=WAKE_TTL_S):
-            # at the front: a webhook waits for no postback batch
-            queue.enqueue_call(INBOX_FUNCTION, job_id=f"inbox-{uuid.uuid4()}", at_front=True,
-                               timeout=JOB_TIMEOUT_S * 4, result_ttl=60, failure_ttl=7 * 86400)
+            queue.connection.lpush(INBOX_WAKE_LIST, 1)
     except RedisError as exc:
         log.warning("inbox wake failed (%s): the sweeper will wake it", exc)
         return False

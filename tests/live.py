@@ -8,6 +8,7 @@ from werkzeug.serving import make_server
 
 from bridge.app import create_app
 from tests.conftest import base_config
+from workers import inbox
 
 API_TOKEN = "api-token-for-tests-0123456789"
 STORE_ORIGIN = "http://127.0.0.1:{port}"
@@ -49,5 +50,7 @@ def click_config(database_url, redis_url, network_url, store_origins=(), **attri
 
 
 def run_worker(rt) -> None:
-    """A real RQ worker, in this process, until the queue is empty."""
+    """What a worker process does, in this process: the inbox, then a real RQ worker until the
+    queue is empty."""
+    inbox.drain(rt)
     SimpleWorker([rt.queue], connection=rt.redis).work(burst=True, with_scheduler=False)

@@ -1,20 +1,22 @@
-"""The inbox job: webhooks the web tier verified and kept raw become events and deliveries.
+"""The inbox thread: webhooks the web tier verified and kept raw become events and deliveries.
 
-One job at a time holds a Redis lock and takes the inbox in arrival order, so a refund never
-overtakes the sale it refunds. The web tier wakes the job after each commit; the sweeper wakes it
-for anything a lost wake-up left behind.
+Every worker process runs one beside its RQ worker, so a webhook never waits behind a batch of
+postbacks waiting on a slow network. One pass at a time (a Redis lock, across processes) takes
+the inbox in arrival order, so a refund never overtakes the sale it refunds. The web tier wakes a
+thread after each commit (a token on a Redis list); the sweeper wakes one for anything a lost
+wake-up left behind.
 """
 
 import logging
+import threading
 import time
 
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 from sqlalchemy import select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from bridge import ingest
 from bridge import queue as queue_module
-from bridge import runtime as runtime_module
 from bridge.storage.models import InboxWebhook
 from connectors.errors import InvalidPayloadError
 
@@ -27,12 +29,31 @@ LINGER_POLL_S = 0.003
 WAKE_EVERY_S = 0.02
 
 
-def process_inbox() -> dict:
-    """Process the inbox until it is empty, unless another job holds the lock (it goes on).
+class InboxThread(threading.Thread):
+    """Waits for wake-ups and processes the inbox, until the process stops."""
 
-    The job exits only after INBOX_LINGER_S with an empty inbox since it started or last held
-    the lock: web processes skip waking it that long after they last did (bridge/queue.py)."""
-    rt = runtime_module.current()
+    def __init__(self, rt):
+        super().__init__(name="inbox", daemon=True)
+        self.rt, self.stopping = rt, threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                if self.rt.redis.blpop([queue_module.INBOX_WAKE_LIST], timeout=1):
+                    process_inbox(self.rt)
+            except (RedisError, SQLAlchemyError) as exc:
+                log.warning("inbox: %s; will try again", type(exc).__name__)
+                self.stopping.wait(1)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+def process_inbox(rt) -> dict:
+    """Process the inbox until it is empty, unless another pass holds the lock (it goes on).
+
+    A pass ends only after INBOX_LINGER_S with an empty inbox since it started or last held the
+    lock: web processes skip waking it that long after they last did (bridge/queue.py)."""
     rt.redis.delete(queue_module.INBOX_WAKE_KEY)  # before the first look: no webhook is missed
     processed, since = 0, time.monotonic()
     while True:
@@ -53,10 +74,10 @@ def process_inbox() -> dict:
 
 
 def sweep(rt) -> bool:
-    """The sweeper's check: webhooks waiting while no job holds the inbox get a job."""
+    """The sweeper's check: webhooks waiting while no pass holds the inbox get a wake-up."""
     if not pending(rt) or rt.redis.exists(LOCK_KEY):
         return False
-    rt.redis.delete(queue_module.INBOX_WAKE_KEY)  # a wake-up whose job was lost
+    rt.redis.delete(queue_module.INBOX_WAKE_KEY)  # a wake-up that was lost
     return queue_module.wake_inbox(rt)
 
 
@@ -67,8 +88,8 @@ def pending(rt) -> bool:
 
 
 def drain(rt, lock=None) -> int:
-    """Process the inbox once through, oldest first (the job holds `lock`); the number
-    processed. A webhook that failed waits for the next job."""
+    """Process the inbox once through, oldest first (the pass holds `lock`); the number
+    processed. A webhook that failed waits for the next pass."""
     done, after = 0, 0
     while rows := _take(rt, after):
         params, waking = rt.config.click_params(), Wakes()
@@ -124,7 +145,7 @@ def _process_one(rt, row: InboxWebhook, params: list[str]) -> ingest.Stored | No
     try:
         return ingest.process(rt, row, params)
     except OperationalError:
-        raise  # the database is away: the job fails, the row waits for the next one
+        raise  # the database is away: the pass fails, the row waits for the next one
     except Exception as exc:  # a bug must not stall the inbox: noted, retried, then given up
         log.exception("inbox: webhook %s (source %s) could not be processed", row.id, row.source)
         _note(rt, row.id, f"{type(exc).__name__}: {exc}")
@@ -153,5 +174,5 @@ def _give_up(rt, row: InboxWebhook) -> None:
 def _release(lock) -> None:
     try:
         lock.release()
-    except LockError:  # it expired while we worked: another job may hold it now
+    except LockError:  # it expired while we worked: another pass may hold it now
         pass

@@ -1,5 +1,5 @@
-"""The inbox: the web tier keeps a verified webhook with one INSERT and answers; the inbox job (a
-real RQ worker here) turns it into events and deliveries, in arrival order, exactly once."""
+"""The inbox: the web tier keeps a verified webhook with one INSERT and answers; a worker's inbox
+thread turns it into events and deliveries, in arrival order, exactly once."""
 
 import pytest
 from flask.testing import FlaskClient
@@ -32,6 +32,8 @@ def rows(rt, model) -> list:
 
 
 def work(rt) -> None:
+    """A worker process's inbox thread, then its RQ worker."""
+    assert inbox.process_inbox(rt)["processed"] >= 0
     SimpleWorker([rt.queue], connection=rt.redis).work(burst=True, with_scheduler=False)
 
 
@@ -44,7 +46,7 @@ def test_the_answer_needs_only_the_inbox_then_the_worker_delivers(web, bridge, n
     assert (kept.source, kept.event_key, kept.processed_at) == ("stripe", "evt_test_1", None)
     assert kept.body and "Stripe-Signature" in kept.headers and "Cookie" not in kept.headers
     assert rows(bridge, Event) == []
-    assert [job.func_name for job in bridge.queue.jobs] == [queue_module.INBOX_FUNCTION]
+    assert bridge.redis.llen(queue_module.INBOX_WAKE_LIST) == 1  # a worker's inbox thread wakes
     work(bridge)
     [event] = rows(bridge, Event)
     assert (event.status, event.click_id, str(event.amount)) == ("accepted", "clk_abc", "20.00")
@@ -84,7 +86,8 @@ def test_webhooks_kept_while_redis_was_down_are_picked_up_by_the_sweeper(
     app.test_client_class = FlaskClient
     assert se.post(app.test_client(), se.checkout_session()).json["status"] == "accepted"
     rt = write_config(base_config(database_url, redis_url, network_server.url))
-    Sweeper(rt).tick()  # Redis is back: the sweeper sees the inbox waiting with no job
+    Sweeper(rt).tick()  # Redis is back: the sweeper sees the inbox waiting, nobody on it
+    assert rt.redis.llen(queue_module.INBOX_WAKE_LIST) == 1
     work(rt)
     assert [e.status for e in rows(rt, Event)] == ["accepted"]
     assert [d.status for d in rows(rt, Delivery)] == ["delivered"]
@@ -94,10 +97,10 @@ def test_one_job_at_a_time_the_holder_takes_what_arrives_meanwhile(web, bridge):
     se.post(web, se.checkout_session())
     holder = Redis.from_url(bridge.redis_url).lock(inbox.LOCK_KEY, timeout=60)
     assert holder.acquire(blocking=False)
-    assert inbox.process_inbox() == {"processed": 0}  # another job holds the inbox
+    assert inbox.process_inbox(bridge) == {"processed": 0}  # another pass holds the inbox
     holder.release()
     se.post(web, se.checkout_session(event_id="evt_2", payment_intent="pi_2"))
-    assert inbox.process_inbox() == {"processed": 2}
+    assert inbox.process_inbox(bridge) == {"processed": 2}
 
 
 def test_a_webhook_that_keeps_failing_is_stored_as_invalid_not_retried_forever(
