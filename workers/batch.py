@@ -52,7 +52,11 @@ def deliver_batch(network_name: str, delivery_ids: list[int] | None = None) -> d
     if delivery_ids is None and len(claimed) == queue_module.batch_size(network):
         queue_module.wake(rt.queue, [network_name])  # more are due: the next job takes them
     ready = prepare(rt, network, claimed)
-    sent = send_all(rt, network, ready)
+    refill = None
+    if delivery_ids is None:  # "send what is due": what falls due meanwhile joins the run
+        def refill():
+            return prepare(rt, network, claim_many(rt, network, None))
+    sent = send_all(rt, network, ready, refill)
     return {"claimed": len(claimed), "sent": sent}
 
 
@@ -91,16 +95,21 @@ def prepare(rt, network, claimed: list[int]) -> list[tuple[int, int, object]]:
     return ready
 
 
-def send_all(rt, network, ready: list) -> int:
+def send_all(rt, network, ready: list, refill=None) -> int:
     """Send on the network's pool, as many at once as the job holds concurrency slots (shared
-    by every worker); record finished attempts as they come in."""
+    by every worker); record finished attempts as they come in. With `refill`, deliveries that
+    fall due while the run lasts join it (a slow network must not hold them to the next job)."""
     if not ready:
         return 0
-    lease_s, finished = single.lease_s(rt, network), queue.SimpleQueue()
+    lease_s, finished, sent = single.lease_s(rt, network), queue.SimpleQueue(), len(ready)
     with limits.Slots(rt, network, lease_s) as slots:
         running = submit_all(rt, network, ready, slots, finished)
         renew_at = time.monotonic() + lease_s / 2
         while running:
+            if refill and len(running) < network.concurrency:
+                more = refill()
+                running.update(submit_all(rt, network, more, slots, finished))
+                sent += len(more)
             slots.hold(len(running))
             done = [(running.pop(f), f.result()) for f in collect(finished, len(running))]
             record_many(rt, network, [(*ids, *result) for ids, result in done
@@ -109,7 +118,7 @@ def send_all(rt, network, ready: list) -> int:
                                     if isinstance(result, str)])
             if running and time.monotonic() > renew_at:
                 renew_at = extend_claims(rt, [i for i, _ in running.values()], lease_s)
-    return len(ready)
+    return sent
 
 
 def submit_all(rt, network, ready: list, slots, finished: queue.SimpleQueue) -> dict:

@@ -145,3 +145,18 @@ def test_the_breaker_counts_a_batch_run_by_run(bridge):
     with bridge.session() as session:
         state = session.get(NetworkState, "house")
         assert state.paused and state.consecutive_failures == failures + 1
+
+
+def test_a_delivery_due_while_a_run_waits_on_a_slow_network_joins_that_run(
+        client, bridge, network_server):
+    network_server.script([Reply(delay_s=1.5)])  # the first postback is answered slowly
+    post_sales(client, 1)
+    result = {}
+    run = threading.Thread(target=lambda: result.update(batch.deliver_batch("house")))
+    run.start()
+    network_server.wait_for(1)
+    se.post(client, se.checkout_session(event_id="evt_late", payment_intent="pi_late",
+                                        click_id="clk_late"))
+    assert len(network_server.wait_for(2, timeout_s=1.0)) == 2  # before the first is answered
+    run.join(10)
+    assert result["sent"] == 2 and statuses(bridge) == ["delivered"] * 2
