@@ -151,13 +151,19 @@ def config_check(path):
 @click.option("--url", default=None, help="The bridge's base URL (default: server.public_url).")
 def simulate(source, click_id, amount, currency, url):
     """Send a correctly signed test order from SOURCE to the running bridge."""
+    import requests
+
     from bridge import simulate as sim
     rt = _runtime()
     configured = rt.config.source(source)
     if configured is None:
         raise click.UsageError(f"no source named {source!r}")
-    response = sim.send(configured, url or rt.config.server.public_url, click_id, amount,
-                        currency)
+    base = url or rt.config.server.public_url
+    try:
+        response = sim.send(configured, base, click_id, amount, currency)
+    except requests.ConnectionError:
+        raise click.ClickException(f"nothing answers at {base}: is `bridge run` running? "
+                                   "(--url points elsewhere)") from None
     click.echo(f"{response.status_code} {response.text.strip()}")
     sys.exit(0 if response.ok else 1)
 
