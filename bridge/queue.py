@@ -119,13 +119,15 @@ def wake_inbox(rt) -> bool:
     asking_at = time.monotonic()
     if asking_at - _inbox_asked_at < INBOX_LINGER_S:
         return True
+    # Claimed before asking: the request threads a group commit releases together ask once.
+    _inbox_asked_at = asking_at
     try:
         if queue.connection.set(INBOX_WAKE_KEY, 1, nx=True, ex=WAKE_TTL_S):
             queue.connection.lpush(INBOX_WAKE_LIST, 1)
     except RedisError as exc:
+        _inbox_asked_at = -INBOX_LINGER_S
         log.warning("inbox wake failed (%s): the sweeper will wake it", exc)
         return False
-    _inbox_asked_at = asking_at
     return True
 
 

@@ -1,9 +1,13 @@
-"""Group commit: the inbox INSERTs of one process's request threads share transactions.
+"""Group commit: the inbox INSERTs of one process's request threads share statements.
 
 A request thread that finds no commit running commits every row waiting, its own included; the
 threads that queued meanwhile find theirs done. Each request still answers only after its row
 is committed, but a burst costs one SQLite write lock or one PostgreSQL WAL flush per batch
 instead of per webhook (on 2 cores: ~1,250 → ~2,000 webhooks/s).
+
+The batch is one statement on a connection of its own, kept open and in autocommit: the
+statement is its own transaction (no BEGIN/COMMIT round trips), and no pool checkout and
+isolation reset per batch (together ~150 µs of CPU a batch, about as much as the INSERT).
 """
 
 import threading
@@ -23,14 +27,17 @@ class _Slot:
 
 class GroupCommit:
     def __init__(self, engine, run_batch):
-        """`run_batch(connection, [params, ...])` executes them all; one result per params."""
-        self.engine, self.run_batch = engine, run_batch
+        """`run_batch(connection, [params, ...])` executes them all in ONE statement (it runs
+        in autocommit); one result per params."""
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.run_batch = run_batch
+        self.connection = None  # used under commit_lock only
         self.waiting: list[_Slot] = []
         self.queue_lock = threading.Lock()  # guards `waiting`
         self.commit_lock = threading.Lock()  # one batch at a time
 
     def execute(self, params: dict):
-        """Run `params` in a shared transaction; its result."""
+        """Run `params` in a shared statement; its result."""
         slot = _Slot(params)
         with self.queue_lock:
             self.waiting.append(slot)
@@ -45,19 +52,30 @@ class GroupCommit:
 
     def _commit(self, batch: list[_Slot]) -> None:
         try:
-            with self.engine.begin() as connection:
-                results = self.run_batch(connection, [slot.params for slot in batch])
+            results = self.run_batch(self._connection(), [slot.params for slot in batch])
         except SQLAlchemyError as exc:
+            self._close_connection()  # rare; a fresh one next time whatever went wrong
             if len(batch) > 1 and not getattr(exc, "connection_invalidated", False):
                 for slot in batch:  # one bad row must not fail the others
                     self._commit([slot])
             else:
                 _fail(batch, exc)
         except Exception as exc:  # every waiting request hears it, not only this thread
+            self._close_connection()
             _fail(batch, exc)
         else:
             for slot, result in zip(batch, results, strict=True):
                 slot.result, slot.done = result, True
+
+    def _connection(self):
+        if self.connection is None:
+            self.connection = self.engine.connect()
+        return self.connection
+
+    def _close_connection(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
 
 
 def _fail(batch: list[_Slot], error: BaseException) -> None:

@@ -37,7 +37,7 @@ def proxied(database_url):
         yield database_url, proxy
 
 
-@pytest.mark.parametrize("cut", ["before", "mid-transaction"])
+@pytest.mark.parametrize("cut", ["before", "on the INSERT", "while the connection idles"])
 def test_database_down_is_503_nothing_half_written_then_accepted(
         cut, proxied, write_config, redis_url, redis, network_server):
     direct, proxy = proxied
@@ -46,16 +46,23 @@ def test_database_down_is_503_nothing_half_written_then_accepted(
     rt = write_config(fault_config(via_proxy.render_as_string(hide_password=False), redis_url,
                                    network_server.url))
     client = create_app(rt).test_client()
+    before = (0, 0, 0)
     if cut == "before":
         proxy.cut()
-    else:  # the inbox row is sent, then the connection dies before the commit
-        proxy.cut_on(b"COMMIT")
+    elif cut == "on the INSERT":  # the inbox INSERT (its own transaction) never arrives
+        proxy.cut_on(b"INSERT INTO inbox")
+    else:  # the inbox writer's kept connection dies between two webhooks
+        earlier = se.checkout_session(event_id="evt_earlier", payment_intent="pi_earlier")
+        assert se.post(client, earlier).status_code == 200
+        before = (1, 1, 1)
+        proxy.cut()
     response = se.post(client, se.checkout_session())
     assert response.status_code == 503
-    assert stored(direct) == (0, 0, 0)
+    assert stored(direct) == before
     proxy.restore()
-    assert se.post(client, se.checkout_session()).status_code == 200  # the platform's retry
-    assert stored(direct) == (1, 1, 1)
+    retry = se.post(client, se.checkout_session())
+    assert retry.status_code == 200, retry.json  # the platform's retry
+    assert stored(direct) == tuple(n + 1 for n in before)
 
 
 def test_database_lost_mid_processing_leaves_the_webhook_in_the_inbox(

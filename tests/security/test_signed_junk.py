@@ -21,6 +21,7 @@ BROKEN_BODIES = {
     "not JSON": b"{this is not json",
     "not UTF-8": b'{"id": "\xff\xfe\xfa"}',
     "deeply nested": b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    "nested past the bound": b'{"a": ' + b"[" * 100 + b"]" * 100 + b"}",
     "huge number": b'{"id": 1' + b"0" * 5000 + b"}",
     "huge exponent": b'{"id": "evt_1", "amount": 1e999999}',
     "a JSON array": b"[1, 2, 3]",

@@ -2,7 +2,7 @@
 
 import threading
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bridge.storage.models import InboxWebhook, utcnow
 
@@ -51,3 +51,22 @@ def test_a_row_the_database_refuses_fails_alone(bridge):
     assert all(isinstance(r, int) for r in results[:10])
     assert isinstance(results[10], Exception)
     assert stored(bridge) == 10
+
+
+def test_batches_reuse_one_connection_in_autocommit(bridge):
+    """No pool checkout per batch, and each batch's statement is its own transaction."""
+    checkouts = []
+
+    def count(*_):
+        checkouts.append(1)
+
+    event.listen(bridge.engine, "checkout", count)
+    try:
+        ids = [bridge.inbox_writer.execute(row(f"evt_kept_{n}")) for n in range(5)]
+    finally:
+        event.remove(bridge.engine, "checkout", count)
+    assert all(isinstance(i, int) for i in ids)
+    assert len(checkouts) <= 1
+    connection = bridge.inbox_writer.connection
+    assert connection.get_execution_options()["isolation_level"] == "AUTOCOMMIT"
+    assert stored(bridge) == 5  # read from another connection: committed without a COMMIT call
