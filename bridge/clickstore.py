@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import bindparam, delete, or_, select
 
 from bridge.exceptions import InvalidInputError
 from bridge.storage.models import Click, utcnow
@@ -131,10 +131,13 @@ def _same_click(session, click: CapturedClick, network: str) -> Click | None:
         Click.visitor_id == click.visitor_id).order_by(Click.id.desc()).limit(1)).first()
 
 
+NEWEST_WITH_ID = select(Click).where(Click.click_id == bindparam("click_id")).order_by(
+    Click.created_at.desc()).limit(1)
+
+
 def click_with_id(session, click_id: str) -> Click | None:
     """The newest stored click with this id (its network and time), or None."""
-    return session.scalars(select(Click).where(Click.click_id == click_id)
-                           .order_by(Click.created_at.desc()).limit(1)).first()
+    return session.scalars(NEWEST_WITH_ID, {"click_id": click_id}).first()
 
 
 def find(session, keys: dict, at: datetime) -> tuple[Click | None, str]:

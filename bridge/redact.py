@@ -14,6 +14,7 @@ PERSONAL_KEYS = {
 }
 REDACTED = "[redacted]"
 MAX_DEPTH = 64
+SCALARS = (str, int, float, type(None))  # bool is an int
 
 
 def payload(data, depth: int = 0):
@@ -21,12 +22,19 @@ def payload(data, depth: int = 0):
     if depth > MAX_DEPTH:
         return REDACTED
     if isinstance(data, dict):
-        return {k: REDACTED if _personal(k, v) else payload(v, depth + 1) for k, v in data.items()}
+        return {k: REDACTED if _personal(k, v) else _value(v, depth + 1) for k, v in data.items()}
     if isinstance(data, list):
-        return [payload(v, depth + 1) for v in data]
-    if isinstance(data, Decimal):
-        return str(data)
-    return data
+        return [_value(v, depth + 1) for v in data]
+    return _value(data, depth)
+
+
+def _value(value, depth: int):
+    # Scalars inline: most of a payload's ~200 values are strings and numbers.
+    if isinstance(value, SCALARS):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    return payload(value, depth)
 
 
 def _personal(key, value) -> bool:

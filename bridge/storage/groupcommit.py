@@ -10,11 +10,16 @@ statement is its own transaction (no BEGIN/COMMIT round trips), and no pool chec
 isolation reset per batch (together ~150 µs of CPU a batch, about as much as the INSERT).
 """
 
+import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+LOCK_WAIT_S = 15  # as long as the engine's busy timeout (bridge/storage/db.py)
+LOCK_POLL_S = 0.0005
 
 
 @dataclass(eq=False)
@@ -52,7 +57,7 @@ class GroupCommit:
 
     def _commit(self, batch: list[_Slot]) -> None:
         try:
-            results = self.run_batch(self._connection(), [slot.params for slot in batch])
+            results = self._run([slot.params for slot in batch])
         except SQLAlchemyError as exc:
             self._close_connection()  # rare; a fresh one next time whatever went wrong
             if len(batch) > 1 and not getattr(exc, "connection_invalidated", False):
@@ -67,15 +72,36 @@ class GroupCommit:
             for slot, result in zip(batch, results, strict=True):
                 slot.result, slot.done = result, True
 
+    def _run(self, rows: list[dict]) -> list:
+        """The batch's statement; on SQLite, tried again every LOCK_POLL_S while another process
+        writes (SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25 ms… between tries: behind
+        a worker's steady short writes, requests waited tens of ms)."""
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                return self.run_batch(self._connection(), rows)
+            except OperationalError as exc:
+                if not _locked(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(LOCK_POLL_S)
+
     def _connection(self):
         if self.connection is None:
             self.connection = self.engine.connect()
+            if self.connection.dialect.name == "sqlite":
+                self.connection.exec_driver_sql("PRAGMA busy_timeout=0")  # polled by _run
         return self.connection
 
     def _close_connection(self) -> None:
-        if self.connection is not None:
+        if self.connection is not None:  # not back to the pool: it has its own busy timeout
+            self.connection.invalidate()
             self.connection.close()
             self.connection = None
+
+
+def _locked(exc: OperationalError) -> bool:
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def _fail(batch: list[_Slot], error: BaseException) -> None:

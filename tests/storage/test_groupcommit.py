@@ -1,6 +1,9 @@
 """Group commit of inbox rows: concurrent requests share transactions, each gets its own answer."""
 
+import sqlite3
 import threading
+
+import pytest
 
 from sqlalchemy import event, func, select
 
@@ -70,3 +73,21 @@ def test_batches_reuse_one_connection_in_autocommit(bridge):
     connection = bridge.inbox_writer.connection
     assert connection.get_execution_options()["isolation_level"] == "AUTOCOMMIT"
     assert stored(bridge) == 5  # read from another connection: committed without a COMMIT call
+
+
+def test_a_batch_waits_while_another_process_holds_the_sqlite_write_lock(bridge):
+    """The writer polls a locked SQLite file itself (its busy timeout is 0): it waits, not fails."""
+    if bridge.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's file lock")
+    bridge.inbox_writer.execute(row("evt_first"))  # the kept connection exists
+    other = sqlite3.connect(bridge.engine.url.database, isolation_level=None,
+                            check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # as a worker process's write transaction
+    timer = threading.Timer(0.3, other.commit)
+    timer.start()
+    try:
+        assert isinstance(bridge.inbox_writer.execute(row("evt_behind_the_lock")), int)
+    finally:
+        timer.join()
+        other.close()
+    assert stored(bridge) == 2
