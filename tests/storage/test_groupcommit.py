@@ -3,11 +3,10 @@
 import sqlite3
 import threading
 
-import pytest
-
 from sqlalchemy import event, func, select
 
 from bridge.storage.models import InboxWebhook, utcnow
+from tests.conftest import base_config
 
 
 def row(key: str, **changes) -> dict:
@@ -75,10 +74,11 @@ def test_batches_reuse_one_connection_in_autocommit(bridge):
     assert stored(bridge) == 5  # read from another connection: committed without a COMMIT call
 
 
-def test_a_batch_waits_while_another_process_holds_the_sqlite_write_lock(bridge):
+def test_a_batch_waits_while_another_process_holds_the_sqlite_write_lock(
+        tmp_path, write_config, redis_url, network_server):
     """The writer polls a locked SQLite file itself (its busy timeout is 0): it waits, not fails."""
-    if bridge.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's file lock")
+    bridge = write_config(base_config(f"sqlite:///{tmp_path / 'bridge.db'}", redis_url,
+                                      network_server.url))
     bridge.inbox_writer.execute(row("evt_first"))  # the kept connection exists
     other = sqlite3.connect(bridge.engine.url.database, isolation_level=None,
                             check_same_thread=False)
