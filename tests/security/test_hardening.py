@@ -9,11 +9,10 @@ import stat
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine
 
 from bridge import firstrun, settings
 from bridge.cli import main
-from bridge.storage.db import migrate
+from bridge.storage.db import make_engine, migrate
 from tests.conftest import STRIPE_SECRET, base_config
 from tests.security.conftest import (API_TOKEN, PLATFORMS, SECRETS, SECRET_OF, row_counts,
                                      signed_headers)
@@ -114,12 +113,13 @@ def test_first_run_files_and_the_sqlite_file_are_owner_only(tmp_path, monkeypatc
     monkeypatch.setenv("BRIDGE_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("BRIDGE_CONFIG", str(tmp_path / "bridge.yaml"))
     firstrun.prepare(echo=lambda line: None)
-    engine = create_engine(f"sqlite:///{tmp_path / 'var' / 'bridge.db'}")
+    engine = make_engine(f"sqlite:///{tmp_path / 'var' / 'bridge.db'}")
     migrate(engine)
     engine.dispose()
     assert mode(tmp_path / "var") == 0o700
     assert mode(tmp_path / "var" / "bridge.env") == 0o600
     assert mode(tmp_path / "var" / "bridge.db") == 0o600
+    assert mode(tmp_path / "var" / "bridge-inbox.db") == 0o600
 
 
 def test_an_empty_secret_refuses_to_start(tmp_path, monkeypatch):

@@ -5,6 +5,7 @@ import threading
 
 from sqlalchemy import event, func, select
 
+from bridge.storage.db import inbox_path
 from bridge.storage.models import InboxWebhook, utcnow
 from tests.conftest import base_config
 
@@ -74,15 +75,25 @@ def test_batches_reuse_one_connection_in_autocommit(bridge):
     assert stored(bridge) == 5  # read from another connection: committed without a COMMIT call
 
 
-def test_a_batch_waits_while_another_process_holds_the_sqlite_write_lock(
-        tmp_path, write_config, redis_url, network_server):
-    """The writer polls a locked SQLite file itself (its busy timeout is 0): it waits, not fails."""
+def sqlite_bridge(tmp_path, write_config, redis_url, network_server):
     bridge = write_config(base_config(f"sqlite:///{tmp_path / 'bridge.db'}", redis_url,
                                       network_server.url))
     bridge.inbox_writer.execute(row("evt_first"))  # the kept connection exists
-    other = sqlite3.connect(bridge.engine.url.database, isolation_level=None,
-                            check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")  # as a worker process's write transaction
+    return bridge
+
+
+def write_lock(path) -> sqlite3.Connection:
+    """Another process's write transaction on one SQLite file, as a worker's."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+def test_a_batch_waits_while_another_process_holds_the_sqlite_write_lock(
+        tmp_path, write_config, redis_url, network_server):
+    """The writer polls a locked SQLite file itself (its busy timeout is 0): it waits, not fails."""
+    bridge = sqlite_bridge(tmp_path, write_config, redis_url, network_server)
+    other = write_lock(inbox_path(bridge.engine.url.database))
     timer = threading.Timer(0.3, other.commit)
     timer.start()
     try:
@@ -91,3 +102,18 @@ def test_a_batch_waits_while_another_process_holds_the_sqlite_write_lock(
         timer.join()
         other.close()
     assert stored(bridge) == 2
+
+
+def test_the_inbox_is_written_while_a_worker_holds_the_main_files_write_lock(
+        tmp_path, write_config, redis_url, network_server):
+    """On SQLite the inbox has a file (and a write lock) of its own: a worker's transaction on
+    events and deliveries does not hold the webhook's answer up (it would wait until the lock
+    is released, here never, and fail after its 15 s)."""
+    bridge = sqlite_bridge(tmp_path, write_config, redis_url, network_server)
+    other = write_lock(bridge.engine.url.database)
+    try:
+        other.execute("UPDATE deliveries SET attempts = attempts")  # a write in the transaction
+        assert isinstance(bridge.inbox_writer.execute(row("evt_beside_the_lock")), int)
+        assert stored(bridge) == 2
+    finally:
+        other.close()

@@ -2,19 +2,48 @@
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import MetaData, create_engine, inspect, text
 
-from bridge.storage.db import migrate, normalise_url
+from bridge.storage.db import INBOX_SCHEMA, MIGRATIONS, make_engine, migrate, normalise_url
 from bridge.storage.models import Base
 
 
 def test_migrated_schema_matches_the_models(database_url):
-    engine = create_engine(normalise_url(database_url))
+    """On SQLite the inbox table is in its own attached file (bridge/storage/db.py)."""
+    engine = make_engine(database_url)
     migrate(engine)
+    where = INBOX_SCHEMA if engine.dialect.name == "sqlite" else None
+    models = MetaData()
+    for table in Base.metadata.tables.values():
+        table.to_metadata(models, schema=where if table.name == "inbox" else None)
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(connection, opts={
+            "include_schemas": True,
+            "include_name": lambda name, kind, _: kind != "schema" or name in (None, where)})
+        diff = compare_metadata(context, models)
     engine.dispose()
     assert diff == []
+
+
+def test_upgrading_moves_waiting_sqlite_webhooks_into_the_inbox_file(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'bridge.db'}")
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0009_inbox_lz4")
+        connection.execute(text("INSERT INTO main.inbox (source, event_key, topic, headers, "
+                                "received_at, attempts, error) VALUES ('s', 'waiting', '', "
+                                "'{}', CURRENT_TIMESTAMP, 0, '')"))
+    migrate(engine)
+    with engine.connect() as connection:
+        keys = connection.scalars(text(f"SELECT event_key FROM {INBOX_SCHEMA}.inbox")).all()
+        left = connection.scalar(text("SELECT count(*) FROM main.sqlite_master "
+                                      "WHERE name = 'inbox'"))
+    engine.dispose()
+    assert keys == ["waiting"] and left == 0
 
 
 def test_every_delivery_has_a_unique_non_null_idempotency_key(database_url):
