@@ -24,6 +24,7 @@ log = logging.getLogger("bridge.inbox")
 LOCK_KEY = "bridge:inbox:lock"
 LOCK_TTL_S = 60  # a worker that dies holding it stops the inbox this long at most
 BATCH = 100
+PER_TRANSACTION = 20  # on SQLite the pass holds the main file's write lock ~1 ms a webhook
 MAX_ATTEMPTS = 5
 LINGER_POLL_S = 0.003
 WAKE_EVERY_S = 0.02
@@ -94,9 +95,8 @@ def drain(rt, lock=None) -> int:
     while rows := _take(rt, after):
         params, waking = rt.config.click_params(), Wakes()
         try:
-            for row in rows:
-                stored = _process_one(rt, row, params)
-                if stored is not None:
+            for start in range(0, len(rows), PER_TRANSACTION):
+                for stored in _process(rt, rows[start:start + PER_TRANSACTION], params):
                     done += 1
                     waking.add(rt, stored)
         finally:
@@ -137,19 +137,37 @@ def _take(rt, after: int) -> list[InboxWebhook]:
     return rows
 
 
-def _process_one(rt, row: InboxWebhook, params: list[str]) -> ingest.Stored | None:
-    """What the webhook stored; None when it failed (or was given up)."""
-    if row.attempts > MAX_ATTEMPTS:
-        _give_up(rt, row)
-        return None
+def _process(rt, rows: list[InboxWebhook], params: list[str]) -> list[ingest.Stored]:
+    """What the rows stored, in one transaction; the failed and given-up rows have none."""
+    stored, ready = [], []
+    for row in rows:
+        if row.attempts > MAX_ATTEMPTS:
+            _give_up(rt, row)
+        elif prepared := _guarded(rt, row, ingest.prepare, rt, row, params):
+            ready.append((*prepared, row))
+        elif prepared is None:
+            stored.append(ingest.Stored())  # unusable now: finished, stored as such
     try:
-        return ingest.process(rt, row, params)
+        return stored + ingest.store_many(rt, [(source, hook, row.id)
+                                               for source, hook, row in ready])
     except OperationalError:
-        raise  # the database is away: the pass fails, the row waits for the next one
-    except Exception as exc:  # a bug must not stall the inbox: noted, retried, then given up
+        raise  # the database is away: the pass fails, the rows wait for the next one
+    except Exception:  # a concurrent copy, or a bug: each on its own, so it costs only itself
+        return stored + [found for source, hook, row in ready if (found := _guarded(
+            rt, row, ingest.store_webhook, rt, source, hook, row.id))]
+
+
+def _guarded(rt, row: InboxWebhook, step, *args):
+    """`step(*args)`; False when it raised (a bug must not stall the inbox: noted, retried,
+    then given up)."""
+    try:
+        return step(*args)
+    except OperationalError:
+        raise
+    except Exception as exc:
         log.exception("inbox: webhook %s (source %s) could not be processed", row.id, row.source)
         _note(rt, row.id, f"{type(exc).__name__}: {exc}")
-        return None
+        return False
 
 
 def _note(rt, inbox_id: int, error: str) -> None:

@@ -5,7 +5,7 @@ import pytest
 from flask.testing import FlaskClient
 from redis import Redis
 from rq import SimpleWorker
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bridge import ingest
 from bridge import queue as queue_module
@@ -109,7 +109,7 @@ def test_a_webhook_that_keeps_failing_is_stored_as_invalid_not_retried_forever(
         raise KeyError("boom")
 
     se.post(web, se.checkout_session())
-    monkeypatch.setattr(ingest, "store_webhook", explode)  # a bug, injected
+    monkeypatch.setattr(ingest, "_store", explode)  # a bug, injected
     for _ in range(inbox.MAX_ATTEMPTS):  # each job tries once (the sweeper wakes the next)
         assert inbox.drain(bridge) == 0
     assert "KeyError" in rows(bridge, InboxWebhook)[0].error
@@ -120,3 +120,46 @@ def test_a_webhook_that_keeps_failing_is_stored_as_invalid_not_retried_forever(
     assert kept.processed_at is not None and kept.attempts == inbox.MAX_ATTEMPTS + 1
     with bridge.session() as session:
         assert session.scalar(select(func.count(Delivery.id))) == 0
+
+
+def sales(web, count: int, first: int = 0) -> None:
+    for n in range(first, first + count):
+        se.post(web, se.checkout_session(event_id=f"evt_{n}", payment_intent=f"pi_{n}"))
+
+
+def test_webhooks_are_stored_many_to_a_transaction(web, bridge):
+    """A transaction per webhook cost the pass a quarter of its CPU (BEGIN, COMMIT, a session)."""
+    sales(web, 2 * inbox.PER_TRANSACTION)
+    commits = []
+
+    def count(_connection):
+        commits.append(1)
+
+    event.listen(bridge.engine, "commit", count)
+    try:
+        assert inbox.drain(bridge) == 2 * inbox.PER_TRANSACTION
+    finally:
+        event.remove(bridge.engine, "commit", count)
+    assert len(commits) <= 2 + 2  # two takes (the second finds nothing), two stores
+    assert [e.status for e in rows(bridge, Event)] == ["accepted"] * 2 * inbox.PER_TRANSACTION
+    assert all(kept.processed_at and kept.body is None for kept in rows(bridge, InboxWebhook))
+
+
+def test_a_webhook_that_fails_in_a_shared_transaction_costs_only_itself(
+        web, bridge, monkeypatch):
+    sales(web, 5)
+    store = ingest._store
+
+    def bug_in_one(session, config, source, webhook):
+        if webhook.event_id == "evt_2":
+            raise KeyError("boom")  # a bug, injected
+        return store(session, config, source, webhook)
+
+    monkeypatch.setattr(ingest, "_store", bug_in_one)
+    assert inbox.drain(bridge) == 4
+    assert [e.event_key for e in rows(bridge, Event)] == ["evt_0", "evt_1", "evt_3", "evt_4"]
+    waiting = [kept for kept in rows(bridge, InboxWebhook) if kept.processed_at is None]
+    assert [(kept.event_key, "KeyError" in kept.error) for kept in waiting] == [("evt_2", True)]
+    monkeypatch.setattr(ingest, "_store", store)  # fixed: the next pass stores it
+    assert inbox.drain(bridge) == 1
+    assert len(rows(bridge, Event)) == 5
