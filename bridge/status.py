@@ -161,7 +161,7 @@ def _sources(session, rt, now: datetime) -> list[SourceFigures]:
     seen = {name: (last, count) for name, last, count in rows}
     failures = signature_failures.counts(rt)
     return [SourceFigures(s.name, s.platform, *seen.get(s.name, (None, 0)),
-                          failures.get(s.name) if failures is not None else None)
+                          failures.get(s.name, 0) if failures is not None else None)
             for s in rt.config.sources]
 
 
