@@ -73,8 +73,8 @@ def make_sessionmaker(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to an Alembic revision, the newest by default."""
     from alembic import command  # only `bridge migrate` and the tests: ~10 MB the others spare
     from alembic.config import Config as AlembicConfig
 
@@ -82,7 +82,7 @@ def migrate(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
     _restrict_sqlite_file(engine)
 
 

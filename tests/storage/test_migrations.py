@@ -2,11 +2,9 @@
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import MetaData, create_engine, inspect, text
 
-from bridge.storage.db import INBOX_SCHEMA, MIGRATIONS, make_engine, migrate, normalise_url
+from bridge.storage.db import INBOX_SCHEMA, make_engine, migrate, normalise_url
 from bridge.storage.models import Base
 
 
@@ -29,11 +27,8 @@ def test_migrated_schema_matches_the_models(database_url):
 
 def test_upgrading_moves_waiting_sqlite_webhooks_into_the_inbox_file(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'bridge.db'}")
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    migrate(engine, "0009_inbox_lz4")
     with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0009_inbox_lz4")
         connection.execute(text("INSERT INTO main.inbox (source, event_key, topic, headers, "
                                 "received_at, attempts, error) VALUES ('s', 'waiting', '', "
                                 "'{}', CURRENT_TIMESTAMP, 0, '')"))
