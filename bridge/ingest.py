@@ -57,6 +57,11 @@ def receive(runtime, source, webhook: Webhook, raw_body: bytes, headers) -> int 
 def insert_new(connection, rows: list[dict]) -> list[int | None]:
     """Insert a batch of inbox rows in one statement: each row's id, None for a duplicate
     (of a stored row, or of an earlier row in the batch)."""
+    if len(rows) == 1:  # most group-commit batches
+        try:
+            return [_insert_one(connection, rows[0])]
+        except connection.dialect.loaded_dbapi.Error:
+            pass  # once more through SQLAlchemy: it reports the error (and a lost connection)
     first = {}
     for at, row in enumerate(rows):
         first.setdefault((row["source"], row["event_key"]), at)
@@ -64,6 +69,44 @@ def insert_new(connection, rows: list[dict]) -> list[int | None]:
     ids = {(source, key): row_id for row_id, source, key in new}
     return [ids.get(key) if first[key] == at else None
             for at, key in enumerate((row["source"], row["event_key"]) for row in rows)]
+
+
+def _insert_one(connection, row: dict) -> int | None:
+    """One inbox row through the DBAPI cursor, the statement compiled once: SQLAlchemy's
+    per-execution work cost as much CPU as SQLite's INSERT itself (60 of 130 µs; 100 µs on
+    PostgreSQL)."""
+    dialect = connection.dialect
+    sql, names, processors = _compiled_insert(dialect, tuple(row))
+    params = {key: processors[key](value) if key in processors else value
+              for key, value in row.items()}
+    if names:  # a positional paramstyle (SQLite's qmark)
+        params = [params[name] for name in names]
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        new = cursor.fetchall()
+    finally:
+        cursor.close()
+    return new[0][0] if new else None
+
+
+_COMPILED_INSERTS = {}
+
+
+def _compiled_insert(dialect, keys: tuple[str, ...]):
+    """(SQL, positional parameter names or None, bind processors by name) of INSERTS."""
+    known = _COMPILED_INSERTS.get((dialect.name, dialect.driver, keys))
+    if known is None:
+        known = _COMPILED_INSERTS[dialect.name, dialect.driver, keys] = _compile(dialect, keys)
+    return known
+
+
+def _compile(dialect, keys: tuple[str, ...]):
+    compiled = INSERTS[dialect.name].compile(dialect=dialect, column_keys=list(keys))
+    processors = {name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+                  for name, bind in compiled.binds.items()}
+    return (compiled.string, compiled.positiontup,
+            {name: process for name, process in processors.items() if process})
 
 
 def parse(connector, raw_body: bytes, headers, source, params: list[str]) -> Webhook:

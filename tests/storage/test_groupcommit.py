@@ -2,9 +2,11 @@
 
 import sqlite3
 import threading
+from datetime import timedelta
 
 from sqlalchemy import event, func, select
 
+from bridge import ingest
 from bridge.storage.db import inbox_path
 from bridge.storage.models import InboxWebhook, utcnow
 from tests.conftest import base_config
@@ -73,6 +75,36 @@ def test_batches_reuse_one_connection_in_autocommit(bridge):
     connection = bridge.inbox_writer.connection
     assert connection.get_execution_options()["isolation_level"] == "AUTOCOMMIT"
     assert stored(bridge) == 5  # read from another connection: committed without a COMMIT call
+
+
+def test_a_row_alone_is_stored_as_a_row_in_a_batch(bridge):
+    """A batch of one goes through the DBAPI cursor, a larger one through SQLAlchemy: the same
+    columns come back (headers as JSON, the body's bytes, the time, lz4 on PostgreSQL), and
+    SQLAlchemy runs no statement for the row alone."""
+    headers = {"Content-Type": "application/json", "X-Shopify-Topic": "orders/paid"}
+    body = b'{"id": 1, "note": "' + "é".encode() * 2000 + b'"}'
+    statements = []
+
+    def count(*_):
+        statements.append(1)
+
+    bridge.inbox_writer.execute(row("evt_first"))  # its kept connection is set up
+    event.listen(bridge.engine, "before_cursor_execute", count)
+    try:
+        alone = bridge.inbox_writer.execute(row("evt_alone", headers=headers, body=body))
+    finally:
+        event.remove(bridge.engine, "before_cursor_execute", count)
+    assert statements == []
+    with bridge.engine.connect() as connection:
+        batched = ingest.insert_new(connection, [row("evt_batched", headers=headers, body=body),
+                                                 row("evt_other")])[0]
+        connection.commit()
+    assert ingest.insert_new(bridge.inbox_writer.connection, [row("evt_alone")]) == [None]
+    with bridge.session() as session:
+        one, other = (session.get(InboxWebhook, i) for i in (alone, batched))
+        assert (one.headers, one.body, one.topic) == (other.headers, other.body, other.topic)
+        assert one.body == body and one.headers == headers
+        assert abs(one.received_at - other.received_at) < timedelta(seconds=5)
 
 
 def sqlite_bridge(tmp_path, write_config, redis_url, network_server):
