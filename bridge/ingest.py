@@ -94,19 +94,16 @@ _COMPILED_INSERTS = {}
 
 
 def _compiled_insert(dialect, keys: tuple[str, ...]):
-    """(SQL, positional parameter names or None, bind processors by name) of INSERTS."""
-    known = _COMPILED_INSERTS.get((dialect.name, dialect.driver, keys))
-    if known is None:
-        known = _COMPILED_INSERTS[dialect.name, dialect.driver, keys] = _compile(dialect, keys)
-    return known
-
-
-def _compile(dialect, keys: tuple[str, ...]):
-    compiled = INSERTS[dialect.name].compile(dialect=dialect, column_keys=list(keys))
-    processors = {name: bind.type.dialect_impl(dialect).bind_processor(dialect)
-                  for name, bind in compiled.binds.items()}
-    return (compiled.string, compiled.positiontup,
-            {name: process for name, process in processors.items() if process})
+    """(SQL, positional parameter names or None, bind processors by name) of INSERTS, once
+    per dialect."""
+    known = (dialect.name, dialect.driver, keys)
+    if known not in _COMPILED_INSERTS:
+        compiled = INSERTS[dialect.name].compile(dialect=dialect, column_keys=list(keys))
+        processors = {name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+                      for name, bind in compiled.binds.items()}
+        _COMPILED_INSERTS[known] = (compiled.string, compiled.positiontup,
+                                    {n: process for n, process in processors.items() if process})
+    return _COMPILED_INSERTS[known]
 
 
 def parse(connector, raw_body: bytes, headers, source, params: list[str]) -> Webhook:
