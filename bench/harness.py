@@ -149,6 +149,25 @@ def tree_rss_by_process(pid: int) -> dict[str, list[float]]:
     return found
 
 
+SERVERS = {"postgres": "postgresql", "redis-server": "redis"}  # not in any tree we start
+
+
+def cpu_by_process(pid: int) -> dict[str, float]:
+    """CPU seconds so far of each process in the tree, added up under short names, and of the
+    PostgreSQL and Redis servers on this machine (so the database's share of a webhook shows)."""
+    found: dict[str, float] = {}
+    tree = psutil.Process(pid)
+    named = [(p, _short_name(p.cmdline())) for p in [tree, *tree.children(recursive=True)]]
+    named += [(p, SERVERS[k]) for p in psutil.process_iter(["name"]) for k in SERVERS
+              if (p.info["name"] or "").startswith(k)]
+    for proc, name in named:
+        try:
+            found[name] = found.get(name, 0) + sum(proc.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
 def _short_name(args: list[str]) -> str:
     line = " ".join(args)
     for needle, name in (("redis-server", "redis"), ("gunicorn", "gunicorn"),

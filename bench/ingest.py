@@ -73,15 +73,15 @@ def bridge(folder, storage: str, redis_url: str, net_port: int):
 
 @contextmanager
 def baseline(app: str, net_port: int):
-    """A baseline app on the bridge's gunicorn settings."""
+    """A baseline app on the bridge's gunicorn settings; yields (port, gunicorn process)."""
     port = harness.free_port()
     command = runner.gunicorn_command(port)
     command[command.index("bridge.app:create_app()")] = app
     at = command.index("--config")
     del command[at:at + 2]  # the bridge's alert-watch hook needs the bridge's config
     env = {"NAIVE_NETWORK_URL": f"http://127.0.0.1:{net_port}"}
-    with harness.process(command, env, port):
-        yield port
+    with harness.process(command, env, port) as proc:
+        yield port, proc
 
 
 def row(bench: str, case: str, storage: str, result: dict, notes: str = "") -> dict:
@@ -116,16 +116,17 @@ def baselines(folder) -> dict:
     with network() as net_port:
         for name, app, spec in (("bare", "bench.apps:bare()", BARE),
                                 ("naive", "bench.apps:naive()", NAIVE)):
-            with baseline(app, net_port) as port:
+            with baseline(app, net_port) as (port, _):
                 found[name] = load(folder, port, start=0, **spec)
     return found
 
 
-def run_storage(folder, redis_url: str, storage: str, floors: dict,
-                bare_port: int) -> list[dict]:
-    """Ingest at fixed rates and at saturation, end to end idle and under load, then the burst."""
+def run_storage(folder, redis_url: str, storage: str, floors: dict, bare) -> list[dict]:
+    """Ingest at fixed rates and at saturation, end to end idle and under load, then the burst.
+    `bare` is the (port, process) of a bare Flask server, for the saturation pairs."""
     rows, orders = [], Counter()
-    with network() as net_port, bridge(folder, storage, redis_url, net_port) as (port, _):
+    with network() as net_port, bridge(folder, storage, redis_url, net_port) as served:
+        port = served[0]
         time.sleep(2)  # the worker's first sweep
         idle = load(folder, port, start=orders.take(IDLE["count"]), keep=True, **IDLE)
         rows.append(row("4 end to end", f"idle ({IDLE['rate']}/s)", storage, idle,
@@ -134,7 +135,7 @@ def run_storage(folder, redis_url: str, storage: str, floors: dict,
             result = load(folder, port, count, orders.take(count), keep=True, rate=rate)
             rows.append(row("1 ingest + 4 end to end", f"bridge at {rate}/s", storage, result,
                             _e2e_note(net_port, result)))
-        pairs = [_saturation_pair(folder, port, net_port, bare_port, orders)
+        pairs = [_saturation_pair(folder, served, net_port, bare, orders)
                  for _ in range(SATURATION_PAIRS)]
         rows.append(_saturation_row(storage, pairs, floors))
         rows.append(_burst(folder, port, net_port, storage, orders))
@@ -147,14 +148,26 @@ def _e2e_note(net_port: int, result: dict) -> str:
     return f"end to end p50 {e2e['p50']} ms, p99 {e2e['p99']} ms, missing {e2e['missing']}"
 
 
-def _saturation_pair(folder, port: int, net_port: int, bare_port: int,
-                     orders: Counter) -> tuple[dict, dict]:
+def _saturation_pair(folder, served, net_port: int, bare, orders: Counter) -> tuple[dict, dict]:
     """(bare floor, bridge) at saturation, seconds apart; then the bridge's postbacks drain, so
     the next pair does not start behind this one's."""
-    bare = load(folder, bare_port, start=0, **BARE)
-    sat = load(folder, port, start=orders.take(SATURATION["count"]), keep=True, **SATURATION)
+    floor = _with_cpu(bare, lambda port: load(folder, port, start=0, **BARE))
+    sat = _with_cpu(served, lambda port: load(folder, port, start=orders.take(
+        SATURATION["count"]), keep=True, **SATURATION))
     wait_delivered(net_port, sat["accepted_at"], 90)
-    return bare, sat
+    return floor, sat
+
+
+def _with_cpu(served, run) -> dict:
+    """`run(port)`'s load summary, plus `cpu_us`: the CPU each kind of process spent per request
+    meanwhile (far steadier than requests/s on a machine whose speed drifts)."""
+    port, proc = served
+    before = harness.cpu_by_process(proc.pid)
+    result = run(port)
+    after = harness.cpu_by_process(proc.pid)
+    result["cpu_us"] = {name: (spent - before.get(name, 0)) / result["sent"] * 1e6
+                        for name, spent in after.items()}
+    return result
 
 
 def _saturation_row(storage: str, pairs: list[tuple[dict, dict]], floors: dict) -> dict:
@@ -164,7 +177,13 @@ def _saturation_row(storage: str, pairs: list[tuple[dict, dict]], floors: dict) 
     each = ", ".join(f"{s['rps']:,.0f}/{b['rps']:,.0f}" for b, s in pairs)
     return row("1 ingest", "bridge at saturation", storage, sat,
                f"{median:.0%} of bare Flask (median of {len(pairs)} pairs, bridge/bare per s: "
-               f"{each}), {sat['rps'] / floors['naive']['rps']:.1f}x the naive handler")
+               f"{each}), {sat['rps'] / floors['naive']['rps']:.1f}x the naive handler; "
+               f"CPU µs a request: {_cpu_note(sat)} (bare Flask: {_cpu_note(bare)})")
+
+
+def _cpu_note(result: dict) -> str:
+    spent = sorted(((us, name) for name, us in result["cpu_us"].items() if us >= 5), reverse=True)
+    return ", ".join(f"{name} {us:,.0f}" for us, name in spent) or "none measured"
 
 
 def _burst(folder, port: int, net_port: int, storage: str, orders: Counter) -> dict:
@@ -203,7 +222,7 @@ def main_rows(folder, redis_url: str):
     yield row("1 ingest", "bare Flask 200 (floor)", "-", floors["bare"])
     yield row("1 ingest", f"naive inline handler, {NETWORK_DELAY_S * 1000:.0f} ms network",
               "-", floors["naive"])
-    with network() as net_port, baseline("bench.apps:bare()", net_port) as bare_port:
+    with network() as net_port, baseline("bench.apps:bare()", net_port) as bare:
         for storage in ("sqlite", "postgresql"):
-            yield from run_storage(folder, redis_url, storage, floors, bare_port)
+            yield from run_storage(folder, redis_url, storage, floors, bare)
     yield idle_rss(folder)
