@@ -163,7 +163,7 @@ def cpu_by_process(pid: int) -> dict[str, float]:
     for proc, name in named:
         try:
             found[name] = found.get(name, 0) + sum(proc.cpu_times()[:2])
-        except psutil.NoSuchProcess:
+        except (psutil.NoSuchProcess, psutil.AccessDenied):  # gone, or another user's
             pass
     return found
 
