@@ -143,29 +143,41 @@ def tree_pss_mb(pid: int) -> float:
 def tree_rss_by_process(pid: int) -> dict[str, list[float]]:
     """RSS (MB) of each process in the tree, under a short name taken from its command line."""
     found: dict[str, list[float]] = {}
-    proc = psutil.Process(pid)
-    for p in [proc, *proc.children(recursive=True)]:
-        found.setdefault(_short_name(p.cmdline()), []).append(p.memory_info().rss / 2**20)
+    for proc, name in _named_tree(pid).values():
+        found.setdefault(name, []).append(proc.memory_info().rss / 2**20)
     return found
 
 
-SERVERS = {"postgres": "postgresql", "redis-server": "redis"}  # not in any tree we start
+SERVERS = {"postgres": "postgresql", "redis-server": "redis"}  # by process name
 
 
 def cpu_by_process(pid: int) -> dict[str, float]:
     """CPU seconds so far of each process in the tree, added up under short names, and of the
     PostgreSQL and Redis servers on this machine (so the database's share of a webhook shows)."""
+    named = _named_tree(pid)
+    for proc in psutil.process_iter(["name"]):
+        for prefix, name in SERVERS.items():
+            if (proc.info["name"] or "").startswith(prefix):
+                named.setdefault(proc.pid, (proc, name))
     found: dict[str, float] = {}
-    tree = psutil.Process(pid)
-    named = [(p, _short_name(p.cmdline())) for p in [tree, *tree.children(recursive=True)]]
-    named += [(p, SERVERS[k]) for p in psutil.process_iter(["name"]) for k in SERVERS
-              if (p.info["name"] or "").startswith(k)]
-    for proc, name in named:
+    for proc, name in named.values():
         try:
             found[name] = found.get(name, 0) + sum(proc.cpu_times()[:2])
         except (psutil.NoSuchProcess, psutil.AccessDenied):  # gone, or another user's
             pass
     return found
+
+
+def _named_tree(pid: int) -> dict[int, tuple[psutil.Process, str]]:
+    """{pid: (process, short name)} of a process and its descendants still running."""
+    named = {}
+    tree = psutil.Process(pid)
+    for proc in [tree, *tree.children(recursive=True)]:
+        try:
+            named[proc.pid] = (proc, _short_name(proc.cmdline()))
+        except psutil.NoSuchProcess:
+            pass
+    return named
 
 
 def _short_name(args: list[str]) -> str:
