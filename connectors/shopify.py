@@ -8,6 +8,7 @@ from connectors.base import (
     ConversionEvent,
     Money,
     Webhook,
+    body_key,
     email_sha256,
     find_click,
     header,
@@ -20,6 +21,7 @@ from connectors.base import (
 from connectors.errors import IgnoredEventError, InvalidPayloadError, SignatureError
 from connectors.money import currency_code, from_string
 
+TOPIC_HEADER = "X-Shopify-Topic"
 TOPICS_TO_REGISTER = ["orders/paid", "refunds/create", "orders/cancelled"]
 IGNORED_TOPICS = {"customers/create", "orders/updated", "orders/fulfilled", "carts/create",
                   "carts/update", "checkouts/create", "checkouts/update", "app/uninstalled"}
@@ -36,7 +38,7 @@ def verify(raw_body: bytes, headers, source) -> None:
 
 def parse(raw_body: bytes, headers, source, click_params=("click_id",)) -> Webhook:
     """A verified Shopify delivery → its conversions, or Ignored/InvalidPayload errors."""
-    topic = header(headers, "X-Shopify-Topic")
+    topic = header(headers, TOPIC_HEADER)
     event_id = event_key(headers, topic)
     try:
         resource = load_json(raw_body)
@@ -45,6 +47,15 @@ def parse(raw_body: bytes, headers, source, click_params=("click_id",)) -> Webho
     except (IgnoredEventError, InvalidPayloadError) as exc:
         exc.event_id, exc.topic = event_id, topic
         raise
+
+
+def delivery_key(raw_body: bytes, headers) -> str:
+    """The inbox key, before any parsing: the event id, as the events table keys it."""
+    topic = header(headers, TOPIC_HEADER)
+    try:
+        return event_key(headers, topic)
+    except InvalidPayloadError:  # the inbox pass stores it as invalid, with the reason
+        return body_key(raw_body, topic)
 
 
 def event_key(headers, topic: str) -> str:

@@ -8,6 +8,7 @@ from connectors.base import (
     ConversionEvent,
     Money,
     Webhook,
+    body_key,
     email_sha256,
     find_click,
     header,
@@ -24,6 +25,7 @@ TOPICS_TO_REGISTER = ["order.created", "order.updated", "order.deleted"]
 IGNORED_TOPICS = {"order.restored", "customer.created", "customer.updated", "customer.deleted",
                   "product.created", "product.updated", "product.deleted", "coupon.created",
                   "coupon.updated", "coupon.deleted"}
+TOPIC_HEADER = "X-WC-Webhook-Topic"
 SESSION_ENTRY_KEY = "wc_order_attribution_session_entry"
 # WooCommerce orders have no test flag: `bridge simulate` marks its orders with this meta key.
 TEST_META_KEY = "_postback_bridge_test"
@@ -45,9 +47,14 @@ def _site(url: str) -> str:
     return url.strip().rstrip("/").lower()
 
 
+def delivery_key(raw_body: bytes, headers) -> str:
+    """The inbox key, before any parsing (the order's state is in the body)."""
+    return body_key(raw_body, header(headers, TOPIC_HEADER))
+
+
 def parse(raw_body: bytes, headers, source, click_params=("click_id",)) -> Webhook:
     """A verified delivery → the conversions its order's current state implies."""
-    topic = header(headers, "X-WC-Webhook-Topic")
+    topic = header(headers, TOPIC_HEADER)
     try:
         order = load_json(raw_body)
         key = event_key(topic, order)

@@ -148,13 +148,17 @@ def _process(rt, rows: list[InboxWebhook], params: list[str]) -> list[ingest.Sto
         elif prepared is None:
             stored.append(ingest.Stored())  # unusable now: finished, stored as such
     try:
-        return stored + ingest.store_many(rt, [(source, hook, row.id)
-                                               for source, hook, row in ready])
+        done = ingest.store_many(rt, [(source, hook, row.id) for source, hook, row in ready])
     except OperationalError:
         raise  # the database is away: the pass fails, the rows wait for the next one
     except Exception:  # a concurrent copy, or a bug: each on its own, so it costs only itself
-        return stored + [found for source, hook, row in ready if (found := _guarded(
-            rt, row, ingest.store_webhook, rt, source, hook, row.id))]
+        done = [_guarded(rt, row, ingest.store_webhook, rt, source, hook, row.id)
+                for source, hook, row in ready]
+    for (source, hook, _), found in zip(ready, done, strict=True):
+        if found:
+            ingest.logged(source.name, hook.event_id, hook.topic,
+                          "duplicate" if found.duplicate else "accepted")
+    return stored + [found for found in done if found]
 
 
 def _guarded(rt, row: InboxWebhook, step, *args):

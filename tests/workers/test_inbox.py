@@ -1,6 +1,9 @@
 """The inbox: the web tier keeps a verified webhook with one INSERT and answers; a worker's inbox
 thread turns it into events and deliveries, in arrival order, exactly once."""
 
+import hashlib
+import logging
+
 import pytest
 from flask.testing import FlaskClient
 from redis import Redis
@@ -43,7 +46,8 @@ def test_the_answer_needs_only_the_inbox_then_the_worker_delivers(web, bridge, n
                         headers={**se.headers(raw), "Cookie": "session=secret"})
     assert response.status_code == 200 and response.json["status"] == "accepted"
     [kept] = rows(bridge, InboxWebhook)
-    assert (kept.source, kept.event_key, kept.processed_at) == ("stripe", "evt_test_1", None)
+    assert (kept.source, kept.event_key, kept.processed_at) == (
+        "stripe", ":sha256:" + hashlib.sha256(raw).hexdigest(), None)  # the body is not parsed
     assert kept.body and "Stripe-Signature" in kept.headers and "Cookie" not in kept.headers
     assert rows(bridge, Event) == []
     assert bridge.redis.llen(queue_module.INBOX_WAKE_LIST) == 1  # a worker's inbox thread wakes
@@ -53,6 +57,28 @@ def test_the_answer_needs_only_the_inbox_then_the_worker_delivers(web, bridge, n
     [kept] = rows(bridge, InboxWebhook)
     assert kept.processed_at is not None and kept.body is None  # personal data goes with it
     assert [r.query["txn_id"][0] for r in network_server.received] == ["pi_test_1"]
+
+
+def test_the_request_keeps_any_signed_body_and_the_pass_finds_what_it_is(web, bridge, caplog):
+    """No parsing in the request: junk and unused topics are answered like orders, and the
+    inbox pass stores each as what it is, with the reason, and logs one line for each."""
+    bodies = [b"this is not json", se.body(se.event("evt_cust", "customer.created", {})),
+              se.body(se.checkout_session())]
+    for raw in bodies:
+        response = web.post("/webhooks/stripe", data=raw, headers=se.headers(raw))
+        assert (response.status_code, response.json["status"]) == (200, "accepted")
+    assert len(rows(bridge, InboxWebhook)) == 3 and rows(bridge, Event) == []
+    with caplog.at_level(logging.INFO, logger="bridge.ingest"):
+        assert inbox.drain(bridge) == 3
+    events = rows(bridge, Event)
+    assert [(e.status, e.event_key) for e in events] == [
+        ("invalid", "sha256:" + hashlib.sha256(bodies[0]).hexdigest()),
+        ("ignored", "evt_cust"), ("accepted", "evt_test_1")]
+    assert "not JSON" in events[0].reason and "customer.created" in events[1].reason
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("webhook ")]
+    assert [line.split(" result=")[1].split(" ")[0] for line in lines] == [
+        "invalid", "ignored", "accepted"]
+    assert "event=evt_test_1 topic=checkout.session.completed" in lines[2]
 
 
 def test_a_redelivery_is_a_duplicate_before_and_after_processing(web, bridge):
@@ -158,8 +184,9 @@ def test_a_webhook_that_fails_in_a_shared_transaction_costs_only_itself(
     monkeypatch.setattr(ingest, "_store", bug_in_one)
     assert inbox.drain(bridge) == 4
     assert [e.event_key for e in rows(bridge, Event)] == ["evt_0", "evt_1", "evt_3", "evt_4"]
-    waiting = [kept for kept in rows(bridge, InboxWebhook) if kept.processed_at is None]
-    assert [(kept.event_key, "KeyError" in kept.error) for kept in waiting] == [("evt_2", True)]
+    kept = rows(bridge, InboxWebhook)
+    waiting = [row for row in kept if row.processed_at is None]
+    assert [(row.id, "KeyError" in row.error) for row in waiting] == [(kept[2].id, True)]
     monkeypatch.setattr(ingest, "_store", store)  # fixed: the next pass stores it
     assert inbox.drain(bridge) == 1
     assert len(rows(bridge, Event)) == 5
