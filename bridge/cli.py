@@ -154,6 +154,7 @@ def simulate(source, click_id, amount, currency, url):
     import requests
 
     from bridge import simulate as sim
+    from connectors.errors import InvalidPayloadError
     rt = _runtime()
     configured = rt.config.source(source)
     if configured is None:
@@ -164,6 +165,8 @@ def simulate(source, click_id, amount, currency, url):
     except requests.ConnectionError:
         raise click.ClickException(f"nothing answers at {base}: is `bridge run` running? "
                                    "(--url points elsewhere)") from None
+    except InvalidPayloadError as error:  # e.g. a currency that is not ISO 4217
+        raise click.UsageError(str(error)) from None
     click.echo(f"{response.status_code} {response.text.strip()}")
     sys.exit(0 if response.ok else 1)
 

@@ -4,10 +4,12 @@ import threading
 from decimal import Decimal
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from bridge import simulate
+from bridge.cli import main
 from bridge.app import create_app
 from bridge.storage.models import Event
 from workers import inbox
@@ -33,3 +35,12 @@ def test_simulated_order_is_accepted_as_a_test_sale(shops, running, source, curr
         assert (event.kind, event.click_id, event.currency, event.is_test) == (
             "sale", "clk_sim_1", currency, True)
         assert str(event.amount) == amount
+
+
+def test_an_unknown_currency_is_a_usage_error_not_a_traceback(shops, running):
+    result = CliRunner().invoke(main, ["simulate", "shop", "--click-id", "abc", "--amount", "5",
+                                       "--currency", "ZZZ", "--url", running])
+    assert result.exit_code == 2 and "unknown currency 'ZZZ'" in result.output
+    assert "Traceback" not in result.output
+    with shops.session() as session:
+        assert session.scalars(select(Event)).all() == []
