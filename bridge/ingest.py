@@ -52,9 +52,9 @@ def receive(runtime, source, connector, raw_body: bytes, headers) -> int | None:
     platform's retry). The key is the connector's `delivery_key`, from the headers or the body's
     hash: parsing here cost a third of the request's CPU, then again in the inbox pass, which
     drops a redelivery with another body by its event id."""
-    topic = header(headers, connector.TOPIC_HEADER) if connector.TOPIC_HEADER else ""
-    row = {"source": source.name, "event_key": connector.delivery_key(raw_body, headers),
-           "topic": topic[:MAX_LENGTHS["topic"]],
+    topic = header(headers, connector.TOPIC_HEADER)[:MAX_LENGTHS["topic"]]
+    row = {"source": source.name, "event_key": connector.delivery_key(raw_body, headers, topic),
+           "topic": topic,
            "headers": {k: v for k, v in headers.items() if k.lower() not in UNKEPT_HEADERS},
            "body": raw_body, "received_at": utcnow(), "attempts": 0, "error": ""}
     return runtime.inbox_writer.execute(row)

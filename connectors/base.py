@@ -222,10 +222,11 @@ def verify_base64_hmac(raw_body: bytes, headers, name: str, secrets) -> None:
         raise SignatureError(f"{name} does not match the body")
 
 
-def body_key(raw_body: bytes, topic: str = "") -> str:
-    """A delivery's inbox key from its body (and topic: one order's body can come under two),
-    for platforms whose event id is inside the body: the web tier does not parse it."""
-    return f"{topic[:MAX_LENGTHS['topic']]}:sha256:{hashlib.sha256(raw_body).hexdigest()}"
+def body_key(raw_body: bytes, headers, topic: str) -> str:
+    """A delivery's inbox key from its topic and body (one order's body can come under two
+    topics): the `delivery_key` of platforms whose event id is inside the body, which the web
+    tier does not parse."""
+    return f"{topic}:sha256:{hashlib.sha256(raw_body).hexdigest()}"
 
 
 def header(headers, name: str) -> str:

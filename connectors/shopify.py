@@ -49,13 +49,12 @@ def parse(raw_body: bytes, headers, source, click_params=("click_id",)) -> Webho
         raise
 
 
-def delivery_key(raw_body: bytes, headers) -> str:
+def delivery_key(raw_body: bytes, headers, topic: str) -> str:
     """The inbox key, before any parsing: the event id, as the events table keys it."""
-    topic = header(headers, TOPIC_HEADER)
     try:
         return event_key(headers, topic)
     except InvalidPayloadError:  # the inbox pass stores it as invalid, with the reason
-        return body_key(raw_body, topic)
+        return body_key(raw_body, headers, topic)
 
 
 def event_key(headers, topic: str) -> str:

@@ -25,6 +25,7 @@ TOLERANCE_S = 300
 # Stripe's own minor units where they differ from ISO 4217 (docs.stripe.com/currencies).
 STRIPE_EXPONENTS = {"MGA": 0, "ISK": 2}
 TOPIC_HEADER = ""  # the topic is the event's `type`, in the body
+delivery_key = body_key  # the inbox key, before any parsing (the event id is in the body)
 OPT_IN_TOPICS = {"payment_intent.succeeded"}
 EVENTS_TO_REGISTER = [
     "checkout.session.completed", "checkout.session.async_payment_succeeded", "invoice.paid",
@@ -45,11 +46,6 @@ def verify(raw_body: bytes, headers, source) -> None:
         except SignatureVerificationError as exc:
             error = exc
     raise SignatureError(str(error.user_message or error))
-
-
-def delivery_key(raw_body: bytes, headers) -> str:
-    """The inbox key, before any parsing (the event id is in the body)."""
-    return body_key(raw_body)
 
 
 def parse(raw_body: bytes, headers, source, click_params=("click_id",)) -> Webhook:

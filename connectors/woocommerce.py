@@ -26,6 +26,7 @@ IGNORED_TOPICS = {"order.restored", "customer.created", "customer.updated", "cus
                   "product.created", "product.updated", "product.deleted", "coupon.created",
                   "coupon.updated", "coupon.deleted"}
 TOPIC_HEADER = "X-WC-Webhook-Topic"
+delivery_key = body_key  # the inbox key, before any parsing (the order's state is in the body)
 SESSION_ENTRY_KEY = "wc_order_attribution_session_entry"
 # WooCommerce orders have no test flag: `bridge simulate` marks its orders with this meta key.
 TEST_META_KEY = "_postback_bridge_test"
@@ -45,11 +46,6 @@ def verify(raw_body: bytes, headers, source) -> None:
 
 def _site(url: str) -> str:
     return url.strip().rstrip("/").lower()
-
-
-def delivery_key(raw_body: bytes, headers) -> str:
-    """The inbox key, before any parsing (the order's state is in the body)."""
-    return body_key(raw_body, header(headers, TOPIC_HEADER))
 
 
 def parse(raw_body: bytes, headers, source, click_params=("click_id",)) -> Webhook:
