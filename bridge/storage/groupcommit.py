@@ -36,21 +36,32 @@ class GroupCommit:
         in autocommit); one result per params."""
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.run_batch = run_batch
-        self.connection = None  # used under commit_lock only
+        self.connection = None  # used by the thread committing only
         self.waiting: list[_Slot] = []
-        self.queue_lock = threading.Lock()  # guards `waiting`
-        self.commit_lock = threading.Lock()  # one batch at a time
+        self.committing = False
+        self.changed = threading.Condition(threading.Lock())  # guards `waiting`, `committing`
 
     def execute(self, params: dict):
         """Run `params` in a shared statement; its result."""
         slot = _Slot(params)
-        with self.queue_lock:
+        with self.changed:
             self.waiting.append(slot)
-        with self.commit_lock:
-            if not slot.done:
-                with self.queue_lock:
-                    batch, self.waiting = self.waiting, []
+            while self.committing and not slot.done:
+                self.changed.wait()
+            if not slot.done:  # no batch running: this thread commits every row waiting
+                batch, self.waiting, self.committing = self.waiting, [], True
+        if not slot.done:
+            try:
                 self._commit(batch)
+            finally:
+                with self.changed:
+                    _fail([waiter for waiter in batch if not waiter.done],
+                          RuntimeError("the inbox commit was interrupted"))
+                    # Every thread of the batch answers at once, and one that waits commits next.
+                    # (Waiters woken one by one through a commit lock answered in a chain of
+                    # wake-ups, with the CPU idle in between: ~20% at saturation.)
+                    self.committing = False
+                    self.changed.notify_all()
         if slot.error is not None:
             raise slot.error
         return slot.result
