@@ -55,17 +55,22 @@ def process_inbox(rt) -> dict:
 
     A pass ends only after INBOX_LINGER_S with an empty inbox since it started or last held the
     lock: web processes skip waking it that long after they last did (bridge/queue.py)."""
+    if rt.redis.exists(LOCK_KEY):
+        # The holder looks again, and lingers, after releasing the lock. The wake-up stays set
+        # meanwhile, so web processes send no more: each cost a look, a fifth of a core in a burst.
+        return {"processed": 0}
     rt.redis.delete(queue_module.INBOX_WAKE_KEY)  # before the first look: no webhook is missed
     processed, since = 0, time.monotonic()
     while True:
         if pending(rt):
             lock = rt.redis.lock(LOCK_KEY, timeout=LOCK_TTL_S)
             if not lock.acquire(blocking=False):
-                break  # the holder looks again, and lingers, after releasing the lock
+                break  # as above
             try:
                 processed += drain(rt, lock)
             finally:
                 _release(lock)
+                rt.redis.delete(queue_module.INBOX_WAKE_KEY)  # the next webhooks wake a thread
                 since = time.monotonic()
         elif time.monotonic() - since >= queue_module.INBOX_LINGER_S:
             break

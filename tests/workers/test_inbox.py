@@ -3,6 +3,7 @@ thread turns it into events and deliveries, in arrival order, exactly once."""
 
 import hashlib
 import logging
+import time
 
 import pytest
 from flask.testing import FlaskClient
@@ -127,6 +128,24 @@ def test_one_job_at_a_time_the_holder_takes_what_arrives_meanwhile(web, bridge):
     holder.release()
     se.post(web, se.checkout_session(event_id="evt_2", payment_intent="pi_2"))
     assert inbox.process_inbox(bridge) == {"processed": 2}
+
+
+def test_while_a_pass_works_no_more_wake_ups_are_sent_until_it_ends(web, bridge):
+    """A thread woken while another pass holds the inbox leaves the wake-up set, so the web
+    tier sends no more (each one cost a look); the holder clears it when it ends."""
+    def wake_ups_after_a_webhook(n: int) -> int:
+        time.sleep(queue_module.INBOX_LINGER_S)  # the web process asks again
+        se.post(web, se.checkout_session(event_id=f"evt_{n}", payment_intent=f"pi_{n}"))
+        return bridge.redis.llen(queue_module.INBOX_WAKE_LIST)
+
+    assert wake_ups_after_a_webhook(1) == 1
+    holder = Redis.from_url(bridge.redis_url).lock(inbox.LOCK_KEY, timeout=60)
+    assert holder.acquire(blocking=False)
+    assert inbox.process_inbox(bridge) == {"processed": 0}
+    assert wake_ups_after_a_webhook(2) == 1
+    holder.release()
+    assert inbox.process_inbox(bridge) == {"processed": 2}
+    assert wake_ups_after_a_webhook(3) == 2  # the pass ended: the next webhook wakes a thread
 
 
 def test_a_webhook_that_keeps_failing_is_stored_as_invalid_not_retried_forever(
