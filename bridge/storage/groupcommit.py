@@ -43,14 +43,14 @@ class GroupCommit:
 
     def execute(self, params: dict):
         """Run `params` in a shared statement; its result."""
-        slot = _Slot(params)
+        slot, batch = _Slot(params), None
         with self.changed:
             self.waiting.append(slot)
             while self.committing and not slot.done:
                 self.changed.wait()
             if not slot.done:  # no batch running: this thread commits every row waiting
                 batch, self.waiting, self.committing = self.waiting, [], True
-        if not slot.done:
+        if batch is not None:
             try:
                 self._commit(batch)
             finally:
