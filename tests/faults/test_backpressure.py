@@ -90,7 +90,9 @@ def test_pause_holds_and_resume_releases_at_once(write_config, database_url, red
     worker = start_worker(rt)
     try:
         wait_until(lambda: False, timeout_s=1)
-        assert network_server.received == [] and statuses(rt) == {"pending": 2}
+        # A job may be between its claim and settling the held deliveries back (slow machine).
+        assert wait_until(lambda: statuses(rt) == {"pending": 2}, timeout_s=5)
+        assert network_server.received == []
         shown = CliRunner().invoke(main, ["status"])
         assert "paused: paused by hand" in shown.output
         assert CliRunner().invoke(main, ["networks", "resume", "house"]).exit_code == 0
