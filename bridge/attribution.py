@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from bridge import clickstore
-from bridge.storage.models import Event, utcnow
+from bridge.storage.models import Click, Event, utcnow
 
 SALE_KINDS = ("sale", "lead", "renewal")
 
@@ -21,13 +21,15 @@ class Attribution:
     clicked_at: datetime | None = None  # when the click store knows: each network's window_days
 
 
-def resolve(session, config, source, conversion, sale: Event | None) -> Attribution:
+def resolve(session, config, source, conversion, sale: Event | None,
+            clicks: dict[str, Click]) -> Attribution:
     """A click id carried in the order wins; renewals and refunds inherit their sale's click;
-    else the click store (last click, by visitor, cart/checkout, customer, email)."""
+    else the click store (last click, by visitor, cart/checkout, customer, email). `clicks`:
+    the stored click of each click id the caller's orders carry (clickstore.newest_with_ids)."""
     if conversion.kind in ("refund", "reversal"):
         return _inherit(sale, "sale", f"no stored sale with txn id {conversion.txn_id}")
     if conversion.click_id:
-        click = clickstore.click_with_id(session, conversion.click_id)
+        click = clicks.get(conversion.click_id)
         return Attribution(conversion.click_id, conversion.click_param,
                            click.network if click else "", "order",
                            clicked_at=click.created_at if click else None)

@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, delete, or_, select
+from sqlalchemy import delete, or_, select
 
 from bridge.exceptions import InvalidInputError
 from bridge.storage.models import Click, utcnow
@@ -131,13 +131,16 @@ def _same_click(session, click: CapturedClick, network: str) -> Click | None:
         Click.visitor_id == click.visitor_id).order_by(Click.id.desc()).limit(1)).first()
 
 
-NEWEST_WITH_ID = select(Click).where(Click.click_id == bindparam("click_id")).order_by(
-    Click.created_at.desc()).limit(1)
-
-
-def click_with_id(session, click_id: str) -> Click | None:
-    """The newest stored click with this id (its network and time), or None."""
-    return session.scalars(NEWEST_WITH_ID, {"click_id": click_id}).first()
+def newest_with_ids(session, click_ids: set[str]) -> dict[str, Click]:
+    """The newest stored click of each id (its network and time), in one query for a batch of
+    orders: {click id: click}."""
+    newest = {}
+    if not click_ids:
+        return newest
+    for click in session.scalars(select(Click).where(Click.click_id.in_(click_ids))
+                                 .order_by(Click.created_at, Click.id)):
+        newest[click.click_id] = click  # the later one wins
+    return newest
 
 
 def find(session, keys: dict, at: datetime) -> tuple[Click | None, str]:
