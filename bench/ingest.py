@@ -20,8 +20,9 @@ NETWORK_DELAY_S = 0.2
 # Counts are bounded so `python -m bench` stays under 10 minutes at ~100 webhooks/s.
 BRIDGE_RATES = ((100, 1000), (500, 1500))  # (webhooks/s, count)
 SATURATION = dict(connections=32, count=1500)
-# The machine's speed drifts by 2x within minutes: each saturation sample is paired with a bare
-# floor sample taken just before it, and the row shows the pair with the median ratio.
+# The machine's speed drifts by 2x within seconds to minutes: each saturation sample is taken
+# between two bare floor samples, its floor is their mean, and the row shows the sample with the
+# median ratio.
 SATURATION_PAIRS = 3
 BARE = dict(connections=32, count=6000)
 NAIVE = dict(connections=32, count=600)  # 16 gunicorn threads / 200 ms: about 80/s at best
@@ -135,8 +136,7 @@ def run_storage(folder, redis_url: str, storage: str, floors: dict, bare) -> lis
             result = load(folder, port, count, orders.take(count), keep=True, rate=rate)
             rows.append(row("1 ingest + 4 end to end", f"bridge at {rate}/s", storage, result,
                             _e2e_note(net_port, result)))
-        pairs = [_saturation_pair(folder, served, net_port, bare, orders)
-                 for _ in range(SATURATION_PAIRS)]
+        pairs = _saturation_pairs(folder, served, net_port, bare, orders)
         rows.append(_saturation_row(storage, pairs, floors))
         rows.append(_burst(folder, port, net_port, storage, orders))
     return rows
@@ -148,14 +148,31 @@ def _e2e_note(net_port: int, result: dict) -> str:
     return f"end to end p50 {e2e['p50']} ms, p99 {e2e['p99']} ms, missing {e2e['missing']}"
 
 
-def _saturation_pair(folder, served, net_port: int, bare, orders: Counter) -> tuple[dict, dict]:
-    """(bare floor, bridge) at saturation, seconds apart; then the bridge's postbacks drain, so
-    the next pair does not start behind this one's."""
-    floor = _with_cpu(bare, lambda port: load(folder, port, start=0, **BARE))
-    sat = _with_cpu(served, lambda port: load(folder, port, start=orders.take(
-        SATURATION["count"]), keep=True, **SATURATION))
-    wait_delivered(net_port, sat["accepted_at"], 90)
-    return floor, sat
+def _saturation_pairs(folder, served, net_port: int, bare, orders: Counter) -> list[tuple]:
+    """SATURATION_PAIRS (bare floor, bridge) at saturation. Each bridge sample is taken between
+    two bare ones, and its floor is their mean (one bare sample alone has been off by 3x). The
+    bridge's postbacks drain before the next bare sample, so they neither compete with it nor
+    start the next pair behind."""
+    floors, pairs = [_bare_sample(folder, bare)], []
+    for _ in range(SATURATION_PAIRS):
+        sat = _with_cpu(served, lambda port: load(folder, port, start=orders.take(
+            SATURATION["count"]), keep=True, **SATURATION))
+        wait_delivered(net_port, sat["accepted_at"], 90)
+        floors.append(_bare_sample(folder, bare))
+        pairs.append((_mean(floors[-2:]), sat))
+    return pairs
+
+
+def _bare_sample(folder, bare) -> dict:
+    return _with_cpu(bare, lambda port: load(folder, port, start=0, **BARE))
+
+
+def _mean(samples: list[dict]) -> dict:
+    """The mean requests/s and CPU per request of load summaries."""
+    names = {name for sample in samples for name in sample["cpu_us"]}
+    return {"rps": statistics.mean(s["rps"] for s in samples),
+            "cpu_us": {name: statistics.mean(s["cpu_us"].get(name, 0) for s in samples)
+                       for name in names}}
 
 
 def _with_cpu(served, run) -> dict:
@@ -176,7 +193,8 @@ def _saturation_row(storage: str, pairs: list[tuple[dict, dict]], floors: dict) 
     bare, sat = pairs[at]
     each = ", ".join(f"{s['rps']:,.0f}/{b['rps']:,.0f}" for b, s in pairs)
     return row("1 ingest", "bridge at saturation", storage, sat,
-               f"{median:.0%} of bare Flask (median of {len(pairs)} pairs, bridge/bare per s: "
+               f"{median:.0%} of bare Flask (median of {len(pairs)} samples, each against the mean "
+               f"of the bare samples before and after it; bridge/bare per s: "
                f"{each}), {sat['rps'] / floors['naive']['rps']:.1f}x the naive handler; "
                f"CPU µs a request: {_cpu_note(sat)} (bare Flask: {_cpu_note(bare)})")
 
