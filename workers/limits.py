@@ -15,7 +15,7 @@ import uuid
 from datetime import timedelta
 
 from redis.exceptions import RedisError
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bridge.storage.models import DUE_STATUSES, Delivery, NetworkState, utcnow
@@ -210,6 +210,14 @@ def count_success(session, network) -> None:
     if closed.rowcount == 1:
         log.info("circuit closed network=%s", network.name)
         release_held(session, network.name)
+
+
+def release_if_resumed(session, name: str) -> None:
+    """After a job held deliveries for a pause: if the network was resumed meanwhile, its
+    release found them claimed, so they are released here (else they waited out the hold)."""
+    session.flush()  # the holds first: a resume that commits after this look releases them
+    if not session.scalar(select(NetworkState.paused).where(NetworkState.name == name)):
+        release_held(session, name)
 
 
 def release_held(session, name: str) -> int:
