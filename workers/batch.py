@@ -92,7 +92,8 @@ def prepare(rt, network, claimed: list[int]) -> list[tuple[int, int, object]]:
             values = templating.values_for(delivery.event, delivery, network)
             request = templating.render(network, values, delivery.kind, delivery.event.is_test)
             ready.append((delivery.id, delivery.attempts, request))
-        if any(d.reason.startswith(limits.PAUSED_REASON) for d in rows if d.status != SENDING):
+        if state and state.paused and any(
+                d.reason.startswith(limits.PAUSED_REASON) for d in rows if d.status != SENDING):
             limits.release_if_resumed(session, network.name)
     return ready
 
