@@ -15,11 +15,11 @@ def create_app(rt: runtime.Runtime | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(RUNTIME=rt, MAX_CONTENT_LENGTH=rt.config.server.max_body_bytes,
                       SECRET_KEY=rt.config.server.secret_key or None)
-    for blueprint in (webhooks.bp, health.bp, demo.bp, clicks.bp, api.bp,
-                      metrics_endpoint.bp):
+    for blueprint in (health.bp, demo.bp, clicks.bp, api.bp, metrics_endpoint.bp):
         app.register_blueprint(blueprint)
     admin.register(app)
     errors.register(app)
+    app.wsgi_app = webhooks.WebhookEndpoint(app.wsgi_app, rt)
     for warning in rt.loaded.warnings:
         logging.getLogger("bridge.config").warning(warning)
     return app

@@ -1,10 +1,12 @@
-"""The one table from error to HTTP answer (DESIGN: "Answers to the store")."""
+"""The one table from error to HTTP answer (DESIGN: "Answers to the store"), used by the Flask
+app's error handlers and by the webhook endpoint, which answers without Flask
+(bridge/webhooks.py)."""
 
 import logging
 import uuid
 
 from flask import current_app, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from bridge.exceptions import (InvalidInputError, RateLimitedError, UnauthorizedError,
@@ -22,19 +24,54 @@ def answer(code: int, **body):
                                       mimetype="application/json")
 
 
+def _bad_signature(error: SignatureError):
+    log.info("webhook result=bad_signature reason=%r", str(error)[:200])
+    return 401, {"error": "invalid signature", "detail": str(error)[:200]}, {}
+
+
+def _database_down(error):
+    log.error("database unavailable: %s", type(error).__name__)
+    return 503, {"error": "database unavailable, retry later"}, {"Retry-After": RETRY_AFTER_S}
+
+
+def _unexpected(error):
+    incident = uuid.uuid4().hex[:12]
+    log.exception("unexpected error, incident %s", incident)
+    return 500, {"error": "internal error", "incident": incident}, {}
+
+
+# (error class, its answer: (status, JSON body, extra headers)), the more specific first.
+REPLIES = (
+    (UnknownSourceError, lambda e: (404, {"error": "unknown source"}, {})),
+    (SignatureError, _bad_signature),
+    (RequestEntityTooLarge, lambda e: (413, {"error": "body too large"}, {})),
+    (InvalidInputError, lambda e: (400, {"error": str(e)}, {})),
+    (UnauthorizedError, lambda e: (401, {"error": str(e)}, {})),
+    (RateLimitedError,
+     lambda e: (429, {"error": "too many requests, slow down"}, {"Retry-After": "60"})),
+    (DBAPIError, _database_down),  # OperationalError too: connection refused, lock timeout
+    (HTTPException, lambda e: (e.code, {"error": e.name.lower()}, {})),
+    (Exception, _unexpected),
+)
+
+
+def reply_to(error: Exception) -> tuple[int, dict, dict]:
+    """The answer to an error, as Flask's handlers would choose it. Call it in the `except`
+    block: an unexpected error is logged with its traceback."""
+    return next(reply(error) for kind, reply in REPLIES if isinstance(error, kind))
+
+
 def register(app) -> None:
     """Install the answers on the app: no error ever leaves as an HTML page or a traceback."""
-    app.register_error_handler(UnknownSourceError, lambda e: answer(404, error="unknown source"))
-    app.register_error_handler(SignatureError, _bad_signature)
-    app.register_error_handler(RequestEntityTooLarge, _too_large)
-    app.register_error_handler(InvalidInputError, lambda e: answer(400, error=str(e)))
-    app.register_error_handler(UnauthorizedError, lambda e: answer(401, error=str(e)))
-    app.register_error_handler(RateLimitedError, _rate_limited)
-    app.register_error_handler(OperationalError, _database_down)
-    app.register_error_handler(DBAPIError, _database_down)
-    app.register_error_handler(HTTPException, lambda e: answer(e.code, error=e.name.lower()))
-    app.register_error_handler(Exception, _unexpected)
+    for kind, reply in REPLIES:
+        app.register_error_handler(kind, lambda error, reply=reply: _as_response(*reply(error)))
     app.before_request(refuse_oversize_stream)
+
+
+def _as_response(code: int, body: dict, headers: dict):
+    response = answer(code, **body)
+    response.headers.update(headers)
+    return response
 
 
 def refuse_oversize_stream() -> None:
@@ -44,31 +81,3 @@ def refuse_oversize_stream() -> None:
         return
     if len(request.get_data(cache=True)) >= limit and request.input_stream.read(1):
         raise RequestEntityTooLarge()
-
-
-def _bad_signature(error: SignatureError):
-    log.info("webhook result=bad_signature reason=%r", str(error)[:200])
-    return answer(401, error="invalid signature", detail=str(error)[:200])
-
-
-def _too_large(_error):
-    return answer(413, error="body too large")
-
-
-def _rate_limited(_error):
-    response = answer(429, error="too many requests, slow down")
-    response.headers["Retry-After"] = "60"
-    return response
-
-
-def _database_down(error):
-    log.error("database unavailable: %s", type(error).__name__)
-    response = answer(503, error="database unavailable, retry later")
-    response.headers["Retry-After"] = RETRY_AFTER_S
-    return response
-
-
-def _unexpected(error):
-    incident = uuid.uuid4().hex[:12]
-    log.exception("unexpected error, incident %s", incident)
-    return answer(500, error="internal error", incident=incident)

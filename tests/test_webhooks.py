@@ -124,3 +124,26 @@ def test_unexpected_error_is_json_500_without_traceback(client, bridge, monkeypa
     assert response.status_code == 500
     assert response.json["error"] == "internal error" and "incident" in response.json
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_other_methods_and_paths_under_webhooks_get_json_answers(client, bridge):
+    """The endpoint takes POST /webhooks/<name> only; the rest is answered as by Flask."""
+    wrong_method = client.get("/webhooks/stripe")
+    assert (wrong_method.status_code, wrong_method.json) == (405, {"error": "method not allowed"})
+    for path in ("/webhooks/", "/webhooks/stripe/extra"):
+        response = client.post(path, data=b"{}")
+        assert (response.status_code, response.json) == (404, {"error": "not found"}), path
+    assert counts(bridge) == (0, 0)
+
+
+def test_a_webhook_is_answered_without_flasks_request_machinery(client, bridge):
+    """Flask's per-request work (contexts, URL adapter, session, hooks) cost as much CPU as the
+    webhook's own: the endpoint answers before the Flask app, which still serves the rest."""
+    hooked = []
+    client.application.before_request(lambda: hooked.append(True))
+    response = se.post(client, se.checkout_session())
+    assert (response.status_code, response.json["status"]) == (200, "accepted")
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.get_data() == b'{"status": "accepted", "webhook": 1}'
+    assert hooked == []
+    assert client.get("/healthz").status_code == 200 and hooked == [True]
