@@ -25,6 +25,10 @@ INBOX_WAKE_KEY = "bridge:inbox-woken"  # set while a wake-up waits for an inbox 
 INBOX_WAKE_LIST = "bridge:inbox-wake"  # the worker processes' inbox threads block on it
 INBOX_LINGER_S = 0.01  # saves the web tier a Redis round trip per webhook under load
 _inbox_asked_at = -INBOX_LINGER_S
+BURST_KEY = "bridge:inbox:burst"  # set while a web process's commits are crowded
+BURST_NOTE_EVERY_S = 0.1
+BURST_TTL_MS = 300
+_burst_noted_at = -BURST_NOTE_EVERY_S
 JOB_TIMEOUT_S = 180
 BATCH_TIMEOUT_S = JOB_TIMEOUT_S * 4
 QUEUE_LEASE = timedelta(seconds=60)  # the sweeper leaves an enqueued delivery alone this long
@@ -129,6 +133,28 @@ def wake_inbox(rt) -> bool:
         log.warning("inbox wake failed (%s): the sweeper will wake it", exc)
         return False
     return True
+
+
+def note_burst(rt) -> None:
+    """A web process answering a burst says so (at most every BURST_NOTE_EVERY_S), and the
+    inbox pass steps back while it lasts (workers/inbox.py). Best effort."""
+    global _burst_noted_at
+    now = time.monotonic()
+    queue = rt.queue_or_none()
+    if queue is None or now - _burst_noted_at < BURST_NOTE_EVERY_S:
+        return
+    _burst_noted_at = now
+    try:
+        queue.connection.set(BURST_KEY, 1, px=BURST_TTL_MS)
+    except RedisError:
+        pass  # the pass just does not step back
+
+
+def burst_on(rt) -> bool:
+    try:
+        return bool(rt.redis.exists(BURST_KEY))
+    except RedisError:
+        return False
 
 
 def _enqueue_many(queue: Queue, jobs: list, count: int) -> int:

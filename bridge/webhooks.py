@@ -62,6 +62,8 @@ class WebhookEndpoint:
         inbox_id = ingest.receive(runtime, source, connector, raw_body, headers)
         if inbox_id is not None:
             queue.wake_inbox(runtime)
+        if runtime.inbox_writer.crowded():
+            queue.note_burst(runtime)
         result = "accepted" if inbox_id is not None else "duplicate"
         metrics.webhook(name, result)
         return 200, {"status": result, "webhook": inbox_id}

@@ -20,6 +20,8 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 LOCK_WAIT_S = 15  # as long as the engine's busy timeout (bridge/storage/db.py)
 LOCK_POLL_S = 0.0005
+CROWD_WINDOW_S = 0.1
+CROWDED_ROWS = 2  # a window's commits carrying this many rows on average: requests queue
 
 
 @dataclass(eq=False)
@@ -40,6 +42,7 @@ class GroupCommit:
         self.waiting: list[_Slot] = []
         self.committing = False
         self.changed = threading.Condition(threading.Lock())  # guards `waiting`, `committing`
+        self.window = Window()  # written by the committing thread only
 
     def execute(self, params: dict):
         """Run `params` in a shared statement; its result."""
@@ -80,8 +83,15 @@ class GroupCommit:
             self._close_connection()
             _fail(batch, exc)
         else:
+            self.window.add(len(batch))
             for slot, result in zip(batch, results, strict=True):
                 slot.result, slot.done = result, True
+
+    def crowded(self) -> bool:
+        """Whether requests queue for this process's commits: in the last window its commits
+        carried CROWDED_ROWS rows or more on average (a burst arrives faster than one commit
+        at a time takes it)."""
+        return self.window.crowded()
 
     def _run(self, rows: list[dict]) -> list:
         """The batch's statement; on SQLite, tried again every LOCK_POLL_S while another process
@@ -108,6 +118,24 @@ class GroupCommit:
             self.connection.invalidate()
             self.connection.close()
             self.connection = None
+
+
+class Window:
+    """Rows per commit over the last CROWD_WINDOW_S."""
+
+    def __init__(self):
+        self.start, self.commits, self.rows, self.last_crowded = time.monotonic(), 0, 0, False
+
+    def add(self, rows: int) -> None:
+        now = time.monotonic()
+        if now - self.start >= CROWD_WINDOW_S:
+            self.last_crowded = self.rows >= CROWDED_ROWS * self.commits > 0
+            self.start, self.commits, self.rows = now, 0, 0
+        self.commits += 1
+        self.rows += rows
+
+    def crowded(self) -> bool:
+        return self.last_crowded and time.monotonic() - self.start < 2 * CROWD_WINDOW_S
 
 
 def _locked(exc: OperationalError) -> bool:
