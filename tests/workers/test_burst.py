@@ -123,3 +123,20 @@ def test_without_a_burst_the_pass_does_not_wait(web, bridge, monkeypatch):
     started = time.monotonic()
     assert inbox.drain(bridge) == 1
     assert time.monotonic() - started < 5
+
+
+def test_what_the_pass_stored_is_woken_before_it_steps_back(bridge, monkeypatch):
+    """The networks of webhooks stored before the burst began hear of them now, not after."""
+    monkeypatch.setattr(inbox, "STEP_BACK_S", 10)
+    monkeypatch.setattr(inbox, "_stepped_back_since", None)
+    network = bridge.config.networks[0].name
+    waking = inbox.Wakes()
+    waking.add(bridge, ingest.Stored(networks={network}))
+    bridge.redis.set(queue_module.BURST_KEY, 1, px=1500)
+    stepping_back = threading.Thread(target=inbox.step_back, args=(bridge, waking))
+    stepping_back.start()
+    deadline = time.monotonic() + 1
+    while bridge.queue.count == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert bridge.queue.count == 1 and stepping_back.is_alive()
+    stepping_back.join(5)
