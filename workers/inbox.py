@@ -130,6 +130,7 @@ def step_back(rt, waking: "Wakes") -> None:
         now = time.monotonic()
         if _stepped_back_since is None:
             _stepped_back_since = now
+            log.info("inbox: a burst of webhooks; stepping back for up to %s s", STEP_BACK_S)
         if now - _stepped_back_since >= STEP_BACK_S:
             return
         time.sleep(STEP_BACK_POLL_S)

@@ -1,6 +1,7 @@
 """Under a burst the store is answered first: a web process whose commits are crowded says so in
 Redis, and the inbox pass steps back while it lasts, for at most STEP_BACK_S a burst."""
 
+import logging
 import threading
 import time
 
@@ -100,14 +101,17 @@ def test_the_pass_steps_back_while_the_burst_lasts(web, bridge, monkeypatch):
 
 
 def test_the_pass_steps_back_at_most_step_back_s_however_long_the_burst(
-        web, bridge, monkeypatch):
+        web, bridge, monkeypatch, caplog):
     monkeypatch.setattr(inbox, "STEP_BACK_S", 1)
     bridge.redis.set(queue_module.BURST_KEY, 1)  # a burst that never ends
     try:
         se.post(web, se.checkout_session())
         started = time.monotonic()
-        assert inbox.drain(bridge) == 1
+        with caplog.at_level(logging.INFO, logger="bridge.inbox"):
+            assert inbox.drain(bridge) == 1
         assert 1 <= time.monotonic() - started < 5
+        assert [r.getMessage() for r in caplog.records if "burst" in r.getMessage()] == [
+            "inbox: a burst of webhooks; stepping back for up to 1 s"]
         se.post(web, se.checkout_session(event_id="evt_later", payment_intent="pi_later"))
         started = time.monotonic()
         assert inbox.drain(bridge) == 1  # the same burst: no second wait
