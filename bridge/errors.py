@@ -79,5 +79,10 @@ def refuse_oversize_stream() -> None:
     limit = current_app.config["MAX_CONTENT_LENGTH"]
     if not limit or "chunked" not in request.headers.get("Transfer-Encoding", "").lower():
         return
-    if len(request.get_data(cache=True)) >= limit and request.input_stream.read(1):
+    refuse_past(limit, request.get_data(cache=True), request.input_stream)
+
+
+def refuse_past(limit: int, body: bytes, stream) -> None:
+    """A 413 when a body read up to `limit` still has more to read."""
+    if len(body) >= limit and stream.read(1):
         raise RequestEntityTooLarge()

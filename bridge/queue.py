@@ -140,8 +140,7 @@ def note_burst(rt) -> None:
     inbox pass steps back while it lasts (workers/inbox.py). Best effort."""
     global _burst_noted_at
     now = time.monotonic()
-    queue = rt.queue_or_none()
-    if queue is None or now - _burst_noted_at < BURST_NOTE_EVERY_S:
+    if now - _burst_noted_at < BURST_NOTE_EVERY_S or (queue := rt.queue_or_none()) is None:
         return
     _burst_noted_at = now
     try:

@@ -12,7 +12,7 @@ as much CPU as the webhook's own work. Every other path goes on to Flask."""
 import json
 
 from werkzeug.datastructures import EnvironHeaders
-from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
+from werkzeug.exceptions import MethodNotAllowed
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import get_input_stream
 
@@ -73,8 +73,7 @@ def read_body(environ, limit: int) -> bytes:
     """The raw body, or a 413 past `limit`: by its Content-Length, or once a chunked body
     reaches it (Werkzeug's stream would silently cut it there)."""
     body = get_input_stream(environ, max_content_length=limit).read()
-    if len(body) >= limit and environ["wsgi.input"].read(1):
-        raise RequestEntityTooLarge()
+    errors.refuse_past(limit, body, environ["wsgi.input"])
     return body
 
 
